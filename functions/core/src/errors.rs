@@ -1,0 +1,161 @@
+//! Error names: the one place where ferry's `errorType`s are defined.
+//!
+//! A Lambda step that fails reports `errorType` = [`ErrorName::as_str`]; the state
+//! machines' `Retry` and `Catch` blocks match these strings, so renaming one is a
+//! breaking change for `statemachines/*.asl.json` (checked by a test in ferry-steps).
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Every error a ferry step can raise, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ErrorName {
+    // --- not ready: the state machine's Retry polls with one call per attempt (rule 16)
+    /// The image is `pending`, or the source is still stopping before imaging.
+    ImageNotReady,
+    /// The new instance is `pending` or its status checks are still initializing.
+    InstanceNotReady,
+    // --- transient: retried with backoff and jitter
+    /// The AWS API throttled the call (EC2 `RequestLimitExceeded`, KMS `ThrottlingException`).
+    Throttled,
+    /// A 5xx from AWS or a network failure.
+    Transient,
+    /// EC2 has no capacity for the instance type in the target AZ right now.
+    InsufficientCapacity,
+    // --- refusals: bad input or an unsupported source, raised before any mutating call
+    InvalidInput,
+    InstanceNotFound,
+    SubnetNotFound,
+    SecurityGroupNotFound,
+    InvalidInstanceState,
+    UnsupportedRootDevice,
+    SameAvailabilityZone,
+    InstanceTypeNotOffered,
+    SecurityGroupVpcMismatch,
+    SourceProtected,
+    UnsupportedConfiguration,
+    // --- failures during the run
+    /// The image became `failed`; the message carries its StateReason.
+    ImageFailed,
+    /// The new instance stopped, terminated or failed its status checks.
+    InstanceFailed,
+    /// Any other AWS error, not retried.
+    AwsError,
+}
+
+impl ErrorName {
+    pub const ALL: [ErrorName; 19] = [
+        ErrorName::ImageNotReady,
+        ErrorName::InstanceNotReady,
+        ErrorName::Throttled,
+        ErrorName::Transient,
+        ErrorName::InsufficientCapacity,
+        ErrorName::InvalidInput,
+        ErrorName::InstanceNotFound,
+        ErrorName::SubnetNotFound,
+        ErrorName::SecurityGroupNotFound,
+        ErrorName::InvalidInstanceState,
+        ErrorName::UnsupportedRootDevice,
+        ErrorName::SameAvailabilityZone,
+        ErrorName::InstanceTypeNotOffered,
+        ErrorName::SecurityGroupVpcMismatch,
+        ErrorName::SourceProtected,
+        ErrorName::UnsupportedConfiguration,
+        ErrorName::ImageFailed,
+        ErrorName::InstanceFailed,
+        ErrorName::AwsError,
+    ];
+
+    /// The `errorType` string the ASL matches.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorName::ImageNotReady => "Ferry.ImageNotReady",
+            ErrorName::InstanceNotReady => "Ferry.InstanceNotReady",
+            ErrorName::Throttled => "Ferry.Throttled",
+            ErrorName::Transient => "Ferry.Transient",
+            ErrorName::InsufficientCapacity => "Ferry.InsufficientCapacity",
+            ErrorName::InvalidInput => "Ferry.InvalidInput",
+            ErrorName::InstanceNotFound => "Ferry.InstanceNotFound",
+            ErrorName::SubnetNotFound => "Ferry.SubnetNotFound",
+            ErrorName::SecurityGroupNotFound => "Ferry.SecurityGroupNotFound",
+            ErrorName::InvalidInstanceState => "Ferry.InvalidInstanceState",
+            ErrorName::UnsupportedRootDevice => "Ferry.UnsupportedRootDevice",
+            ErrorName::SameAvailabilityZone => "Ferry.SameAvailabilityZone",
+            ErrorName::InstanceTypeNotOffered => "Ferry.InstanceTypeNotOffered",
+            ErrorName::SecurityGroupVpcMismatch => "Ferry.SecurityGroupVpcMismatch",
+            ErrorName::SourceProtected => "Ferry.SourceProtected",
+            ErrorName::UnsupportedConfiguration => "Ferry.UnsupportedConfiguration",
+            ErrorName::ImageFailed => "Ferry.ImageFailed",
+            ErrorName::InstanceFailed => "Ferry.InstanceFailed",
+            ErrorName::AwsError => "Ferry.AwsError",
+        }
+    }
+
+    /// Errors a state machine may retry: the step is idempotent and the cause passes.
+    pub const fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            ErrorName::ImageNotReady
+                | ErrorName::InstanceNotReady
+                | ErrorName::Throttled
+                | ErrorName::Transient
+                | ErrorName::InsufficientCapacity
+        )
+    }
+}
+
+impl fmt::Display for ErrorName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A named error with a human message: what a step returns to the runtime.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{name}: {message}")]
+pub struct FerryError {
+    pub name: ErrorName,
+    pub message: String,
+}
+
+impl FerryError {
+    pub fn new(name: ErrorName, message: impl Into<String>) -> Self {
+        FerryError {
+            name,
+            message: message.into(),
+        }
+    }
+    pub fn invalid_input(message: impl Into<String>) -> Self {
+        Self::new(ErrorName::InvalidInput, message)
+    }
+}
+
+/// Maps an AWS error code to ferry's error name, for calls with no more specific meaning.
+///
+/// Codes from the EC2 API reference ("Error codes"), KMS and the SDKs' throttling list.
+pub fn classify_aws_code(code: Option<&str>) -> ErrorName {
+    match code.unwrap_or_default() {
+        "RequestLimitExceeded"
+        | "Throttling"
+        | "ThrottlingException"
+        | "TooManyRequestsException"
+        | "RequestThrottled"
+        | "RequestThrottledException"
+        | "SlowDown"
+        | "PriorRequestNotComplete"
+        | "EC2ThrottledException"
+        | "BandwidthLimitExceeded" => ErrorName::Throttled,
+        "InternalError"
+        | "InternalFailure"
+        | "ServiceUnavailable"
+        | "Unavailable"
+        | "RequestTimeout"
+        | "RequestTimeoutException"
+        | "KMSInternalException"
+        | "DependencyTimeoutException" => ErrorName::Transient,
+        "InsufficientInstanceCapacity" | "InsufficientHostCapacity" | "InsufficientCapacity" => {
+            ErrorName::InsufficientCapacity
+        }
+        _ => ErrorName::AwsError,
+    }
+}

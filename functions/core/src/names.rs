@@ -1,0 +1,126 @@
+//! Deterministic names, tokens and tags derived from the execution, so that a retried or
+//! re-driven step finds what an earlier attempt created instead of creating it again.
+
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+pub const TAG_WORKFLOW: &str = "ferry:workflow";
+pub const TAG_EXECUTION: &str = "ferry:execution";
+pub const TAG_SOURCE_INSTANCE: &str = "ferry:source-instance";
+
+pub const WORKFLOW_MIGRATE_INSTANCE: &str = "migrate-instance";
+
+/// The Step Functions context each workflow's first step receives.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionContext {
+    pub execution_arn: String,
+    pub execution_name: String,
+    #[serde(default)]
+    pub state_machine_arn: Option<String>,
+    #[serde(default)]
+    pub start_time: Option<String>,
+}
+
+fn sha256_hex(input: &str) -> String {
+    Sha256::digest(input.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A ClientToken (at most 64 ASCII characters) unique to one execution and one purpose.
+pub fn client_token(execution_arn: &str, purpose: &str) -> String {
+    let digest = sha256_hex(&format!("{execution_arn}|{purpose}"));
+    format!("ferry-{}", &digest[..40])
+}
+
+/// The intermediate AMI's name: readable, unique to the execution, within AMI name rules
+/// (3-128 characters of letters, digits, `( ) [ ] . / - ' @ _`).
+pub fn migration_image_name(source_instance_id: &str, execution: &ExecutionContext) -> String {
+    let readable: String = execution
+        .execution_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect();
+    let digest = sha256_hex(&execution.execution_arn);
+    format!("ferry-{source_instance_id}-{readable}-{}", &digest[..10])
+}
+
+/// The tags ferry puts on everything it creates; rollback and cleanup look for them.
+pub fn ferry_tags(
+    workflow: &str,
+    execution_arn: &str,
+    source_instance_id: &str,
+) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (TAG_WORKFLOW.to_string(), workflow.to_string()),
+        (TAG_EXECUTION.to_string(), execution_arn.to_string()),
+        (
+            TAG_SOURCE_INSTANCE.to_string(),
+            source_instance_id.to_string(),
+        ),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(name: &str) -> ExecutionContext {
+        ExecutionContext {
+            execution_arn: format!(
+                "arn:aws:states:eu-west-1:111122223333:execution:ferry-migrate-instance:{name}"
+            ),
+            execution_name: name.to_string(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn tokens_are_deterministic_short_and_distinct() {
+        let arn = &ctx("run-1").execution_arn;
+        assert_eq!(client_token(arn, "launch"), client_token(arn, "launch"));
+        assert_ne!(client_token(arn, "launch"), client_token(arn, "copy"));
+        assert_ne!(
+            client_token(arn, "launch"),
+            client_token(&ctx("run-2").execution_arn, "launch")
+        );
+        let t = client_token(arn, "launch");
+        assert!(t.len() <= 64 && t.is_ascii());
+    }
+
+    #[test]
+    fn image_names_follow_ami_rules() {
+        let long = "x".repeat(80);
+        for name in ["run-1", "2026-11-29T05:41:00Z weekly move", long.as_str()] {
+            let n = migration_image_name("i-0123456789abcdef0", &ctx(name));
+            assert!((3..=128).contains(&n.len()), "{n}");
+            assert!(
+                n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "()[]./-'@_".contains(c)),
+                "{n}"
+            );
+            assert_eq!(n, migration_image_name("i-0123456789abcdef0", &ctx(name)));
+        }
+        assert_ne!(
+            migration_image_name("i-0123456789abcdef0", &ctx("a")),
+            migration_image_name("i-0123456789abcdef0", &ctx("b"))
+        );
+    }
+
+    #[test]
+    fn ferry_tags_name_workflow_execution_and_source() {
+        let t = ferry_tags(WORKFLOW_MIGRATE_INSTANCE, "arn:x", "i-12345678");
+        assert_eq!(t[TAG_WORKFLOW], "migrate-instance");
+        assert_eq!(t[TAG_EXECUTION], "arn:x");
+        assert_eq!(t[TAG_SOURCE_INSTANCE], "i-12345678");
+    }
+}

@@ -1,0 +1,685 @@
+//! The migration plan: everything later steps need, decided once by preflight.
+
+use crate::errors::{ErrorName, FerryError};
+use crate::names::{self, ExecutionContext, WORKFLOW_MIGRATE_INSTANCE};
+use crate::request::MigrateRequest;
+use crate::rules;
+use crate::source::{
+    CpuOptions, ElasticIp, MetadataOptions, SecurityGroupRef, SourceInstance, TargetSubnet,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MigrationPlan {
+    pub workflow: String,
+    pub execution: ExecutionContext,
+    pub request: MigrateRequest,
+    pub source: SourceSummary,
+    pub target: TargetSubnet,
+    pub image: ImagePlan,
+    pub launch: LaunchSpec,
+    /// This run stops a running source before imaging (and rollback starts it again).
+    pub stops_source: bool,
+    /// Tags on everything this run creates; cleanup and rollback search by them.
+    pub ferry_tags: BTreeMap<String, String>,
+    /// What the operator should know: what changes and what cannot be guaranteed.
+    pub warnings: Vec<String>,
+}
+
+/// What later steps need to know about the source as it was at preflight.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceSummary {
+    pub instance_id: String,
+    pub state: String,
+    pub availability_zone: String,
+    pub subnet_id: String,
+    pub vpc_id: String,
+    pub private_ip: Option<String>,
+    pub public_ip: Option<String>,
+    pub elastic_ips: Vec<ElasticIp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImagePlan {
+    pub name: String,
+    pub description: String,
+    pub no_reboot: bool,
+    /// Tags for the image and its snapshots.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Everything RunInstances needs to recreate the source in the target subnet (rule 14).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LaunchSpec {
+    pub client_token: String,
+    pub instance_type: String,
+    pub subnet_id: String,
+    pub security_group_ids: Vec<String>,
+    /// The source had an auto-assigned public IP (not an Elastic IP): ask for one again.
+    pub associate_public_ip: bool,
+    pub iam_instance_profile_arn: Option<String>,
+    pub key_name: Option<String>,
+    pub volumes: Vec<LaunchVolume>,
+    pub metadata_options: Option<MetadataOptions>,
+    pub monitoring_enabled: bool,
+    pub user_data: Option<String>,
+    pub ebs_optimized: bool,
+    pub cpu_credits: Option<String>,
+    pub tenancy: Option<String>,
+    pub placement_group: Option<String>,
+    pub cpu_options: Option<CpuOptions>,
+    pub hibernation_configured: bool,
+    /// Applied by finalize after verification, so that rollback can always terminate.
+    pub disable_api_termination: bool,
+    pub disable_api_stop: bool,
+    pub instance_tags: BTreeMap<String, String>,
+    pub volume_tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LaunchVolume {
+    pub device_name: String,
+    pub source_volume_id: String,
+    pub volume_type: String,
+    pub size_gib: i32,
+    pub iops: Option<i32>,
+    pub throughput: Option<i32>,
+    pub encrypted: bool,
+    pub kms_key_id: Option<String>,
+    pub delete_on_termination: bool,
+    /// The source volume's own tags, put on the new volume by finalize.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Builds the plan, running every preflight refusal in a fixed order.
+///
+/// `security_groups` are the groups the new instance will use, with their VPCs;
+/// `offered_types` is DescribeInstanceTypeOfferings for the chosen type in the target AZ.
+pub fn build_plan(
+    execution: &ExecutionContext,
+    request: &MigrateRequest,
+    source: &SourceInstance,
+    target: &TargetSubnet,
+    security_groups: &[SecurityGroupRef],
+    offered_types: &[String],
+) -> Result<MigrationPlan, FerryError> {
+    let id = source.instance_id.as_str();
+    rules::check_source_state(id, &source.state)?;
+    rules::check_root_device_is_ebs(id, &source.root_device_type)?;
+    rules::check_target_az_differs(
+        &source.availability_zone,
+        &target.subnet_id,
+        &target.availability_zone,
+    )?;
+    let groups: Vec<(String, String)> = security_groups
+        .iter()
+        .map(|g| (g.group_id.clone(), g.vpc_id.clone()))
+        .collect();
+    rules::check_security_groups_in_vpc(&groups, &target.subnet_id, &target.vpc_id)?;
+    check_supported_layout(source)?;
+    let instance_type = request
+        .instance_type
+        .clone()
+        .unwrap_or_else(|| source.instance_type.clone());
+    rules::check_type_offered(&instance_type, &target.availability_zone, offered_types)?;
+    rules::check_source_protection(
+        id,
+        request.stop_source,
+        request.source_action,
+        source.disable_api_termination,
+        source.disable_api_stop,
+    )?;
+
+    let ferry_tags = names::ferry_tags(WORKFLOW_MIGRATE_INSTANCE, &execution.execution_arn, id);
+    let mut instance_tags: BTreeMap<String, String> = source
+        .tags
+        .iter()
+        .filter(|(k, _)| rules::is_settable_tag_key(k) && !k.starts_with(rules::FERRY_TAG_PREFIX))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    instance_tags.extend(request.tags.clone());
+    instance_tags.extend(ferry_tags.clone());
+    if instance_tags.len() > rules::MAX_TAGS_PER_RESOURCE {
+        return Err(FerryError::new(
+            ErrorName::UnsupportedConfiguration,
+            format!(
+                "the new instance would carry {} tags (source, request and 3 ferry: tags); EC2 allows {}",
+                instance_tags.len(),
+                rules::MAX_TAGS_PER_RESOURCE
+            ),
+        ));
+    }
+    let mut created_tags = request.tags.clone();
+    created_tags.extend(ferry_tags.clone());
+
+    let stops_source = request.stop_source && source.state == "running";
+    let type_changed = instance_type != source.instance_type;
+    let has_eip_on_primary = source
+        .elastic_ips
+        .iter()
+        .any(|e| e.private_ip == source.private_ip);
+    let image_name = names::migration_image_name(id, execution);
+
+    let mut warnings = vec![format!(
+        "the new instance gets a new private IP in {} (was {})",
+        target.subnet_id,
+        source.private_ip.as_deref().unwrap_or("none")
+    )];
+    if request.no_reboot && source.state == "running" && !stops_source {
+        warnings.push("noReboot: file system integrity on the image can't be guaranteed".into());
+    }
+    if source.public_ip.is_some() && !has_eip_on_primary {
+        warnings.push(
+            "the source's public IP is not an Elastic IP: the new instance gets a different one"
+                .into(),
+        );
+    }
+    if !source.elastic_ips.is_empty() && !request.move_elastic_ip {
+        warnings.push("moveElasticIp is false: the Elastic IPs stay with the source".into());
+    }
+    if type_changed && (source.cpu_credits.is_some() || source.cpu_options.is_some()) {
+        warnings.push(format!(
+            "instanceType changes to {instance_type}: the source's CPU credit and CPU options are not carried"
+        ));
+    }
+
+    let volumes = source
+        .volumes
+        .iter()
+        .map(|v| LaunchVolume {
+            device_name: v.device_name.clone(),
+            source_volume_id: v.volume_id.clone(),
+            volume_type: v.volume_type.clone(),
+            size_gib: v.size_gib,
+            iops: v.iops.filter(|_| volume_type_takes_iops(&v.volume_type)),
+            throughput: v.throughput.filter(|_| v.volume_type == "gp3"),
+            encrypted: v.encrypted,
+            kms_key_id: v.kms_key_id.clone().filter(|_| v.encrypted),
+            delete_on_termination: v.delete_on_termination,
+            tags: v
+                .tags
+                .iter()
+                .filter(|(k, _)| {
+                    rules::is_settable_tag_key(k) && !k.starts_with(rules::FERRY_TAG_PREFIX)
+                })
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        })
+        .collect();
+
+    let launch = LaunchSpec {
+        client_token: names::client_token(&execution.execution_arn, "run-instances"),
+        instance_type: instance_type.clone(),
+        subnet_id: target.subnet_id.clone(),
+        security_group_ids: security_groups.iter().map(|g| g.group_id.clone()).collect(),
+        associate_public_ip: source.public_ip.is_some() && !has_eip_on_primary,
+        iam_instance_profile_arn: source.iam_instance_profile_arn.clone(),
+        key_name: source.key_name.clone(),
+        volumes,
+        metadata_options: source.metadata_options.clone(),
+        monitoring_enabled: source.monitoring_enabled,
+        user_data: source.user_data.clone(),
+        ebs_optimized: source.ebs_optimized,
+        cpu_credits: source
+            .cpu_credits
+            .clone()
+            .filter(|_| rules::is_burstable_type(&instance_type)),
+        tenancy: source.tenancy.clone().filter(|t| t != "default"),
+        placement_group: source.placement_group.clone(),
+        cpu_options: source.cpu_options.clone().filter(|_| !type_changed),
+        hibernation_configured: source.hibernation_configured,
+        disable_api_termination: source.disable_api_termination,
+        disable_api_stop: source.disable_api_stop,
+        instance_tags,
+        volume_tags: created_tags.clone(),
+    };
+
+    Ok(MigrationPlan {
+        workflow: WORKFLOW_MIGRATE_INSTANCE.to_string(),
+        execution: execution.clone(),
+        request: request.clone(),
+        source: SourceSummary {
+            instance_id: id.to_string(),
+            state: source.state.clone(),
+            availability_zone: source.availability_zone.clone(),
+            subnet_id: source.subnet_id.clone(),
+            vpc_id: source.vpc_id.clone(),
+            private_ip: source.private_ip.clone(),
+            public_ip: source.public_ip.clone(),
+            elastic_ips: source.elastic_ips.clone(),
+        },
+        target: target.clone(),
+        image: ImagePlan {
+            description: format!(
+                "ferry migrate-instance of {id} from {} to {} ({})",
+                source.availability_zone, target.availability_zone, execution.execution_name
+            ),
+            name: image_name,
+            no_reboot: rules::create_image_no_reboot(
+                request.no_reboot,
+                if stops_source {
+                    "stopped"
+                } else {
+                    &source.state
+                },
+            ),
+            tags: created_tags,
+        },
+        launch,
+        stops_source,
+        ferry_tags,
+        warnings,
+    })
+}
+
+/// io1, io2 and gp3 take an explicit IOPS value; gp2's is derived from its size.
+pub fn volume_type_takes_iops(volume_type: &str) -> bool {
+    matches!(volume_type, "io1" | "io2" | "gp3")
+}
+
+/// Layouts ferry cannot recreate faithfully are refused rather than silently changed.
+fn check_supported_layout(source: &SourceInstance) -> Result<(), FerryError> {
+    let id = &source.instance_id;
+    let refuse = |why: String| Err(FerryError::new(ErrorName::UnsupportedConfiguration, why));
+    if source.network_interface_count > 1 {
+        return refuse(format!(
+            "{id} has {} network interfaces; ferry moves single-interface instances only",
+            source.network_interface_count
+        ));
+    }
+    if source.secondary_private_ip_count > 0 {
+        return refuse(format!(
+            "{id} has secondary private IPs, which a new subnet cannot keep"
+        ));
+    }
+    if let Some(lifecycle) = &source.instance_lifecycle {
+        return refuse(format!(
+            "{id} is a {lifecycle} instance; ferry moves on-demand instances only"
+        ));
+    }
+    if source.tenancy.as_deref() == Some("host") {
+        return refuse(format!(
+            "{id} runs on a Dedicated Host (tenancy host), which is bound to its AZ"
+        ));
+    }
+    if source.volumes.is_empty() {
+        return refuse(format!("{id} has no EBS volumes to image"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::request::SourceAction;
+    use crate::source::SourceVolume;
+    use serde_json::json;
+
+    pub const CMK: &str =
+        "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+    pub fn execution() -> ExecutionContext {
+        ExecutionContext {
+            execution_arn:
+                "arn:aws:states:eu-west-1:111122223333:execution:ferry-migrate-instance:move-web-1"
+                    .into(),
+            execution_name: "move-web-1".into(),
+            state_machine_arn: Some(
+                "arn:aws:states:eu-west-1:111122223333:stateMachine:ferry-migrate-instance".into(),
+            ),
+            start_time: Some("2026-11-29T05:41:00Z".into()),
+        }
+    }
+
+    /// A web server as DescribeInstances & co. describe it: encrypted gp3 root under a CMK,
+    /// an io2 data volume, IMDSv2, an instance profile, an Elastic IP, a T3 credit spec.
+    pub fn web_server() -> SourceInstance {
+        SourceInstance {
+            instance_id: "i-0a1b2c3d4e5f60718".into(),
+            state: "running".into(),
+            availability_zone: "eu-west-1a".into(),
+            subnet_id: "subnet-0aaa1111bbbb22223".into(),
+            vpc_id: "vpc-0c0ffee0c0ffee000".into(),
+            instance_type: "t3.large".into(),
+            root_device_type: "ebs".into(),
+            root_device_name: Some("/dev/xvda".into()),
+            image_id: Some("ami-0abcdef1234567890".into()),
+            private_ip: Some("10.0.1.23".into()),
+            public_ip: Some("34.250.10.20".into()),
+            security_group_ids: vec!["sg-0123456789abcdef0".into(), "sg-0fedcba9876543210".into()],
+            iam_instance_profile_arn: Some("arn:aws:iam::111122223333:instance-profile/web".into()),
+            key_name: Some("ops-2026".into()),
+            tags: BTreeMap::from([
+                ("Name".into(), "web-1".into()),
+                ("team".into(), "storefront".into()),
+                ("aws:cloudformation:stack-name".into(), "web".into()),
+            ]),
+            volumes: vec![
+                SourceVolume {
+                    device_name: "/dev/xvda".into(),
+                    volume_id: "vol-0123456789abcdef0".into(),
+                    delete_on_termination: true,
+                    volume_type: "gp3".into(),
+                    size_gib: 30,
+                    iops: Some(4000),
+                    throughput: Some(250),
+                    encrypted: true,
+                    kms_key_id: Some(CMK.into()),
+                    tags: BTreeMap::from([("Name".into(), "web-1-root".into())]),
+                },
+                SourceVolume {
+                    device_name: "/dev/sdf".into(),
+                    volume_id: "vol-0fedcba9876543210".into(),
+                    delete_on_termination: false,
+                    volume_type: "io2".into(),
+                    size_gib: 200,
+                    iops: Some(10000),
+                    throughput: None,
+                    encrypted: true,
+                    kms_key_id: Some(CMK.into()),
+                    tags: BTreeMap::new(),
+                },
+            ],
+            metadata_options: Some(MetadataOptions {
+                http_tokens: Some("required".into()),
+                http_put_response_hop_limit: Some(2),
+                http_endpoint: Some("enabled".into()),
+                http_protocol_ipv6: Some("disabled".into()),
+                instance_metadata_tags: Some("enabled".into()),
+            }),
+            monitoring_enabled: true,
+            user_data: Some("IyEvYmluL2Jhc2gKZWNobyBoZWxsbwo=".into()),
+            disable_api_termination: true,
+            disable_api_stop: false,
+            ebs_optimized: true,
+            cpu_credits: Some("unlimited".into()),
+            tenancy: Some("default".into()),
+            placement_group: None,
+            cpu_options: Some(CpuOptions {
+                core_count: Some(1),
+                threads_per_core: Some(2),
+            }),
+            hibernation_configured: false,
+            instance_lifecycle: None,
+            network_interface_count: 1,
+            secondary_private_ip_count: 0,
+            elastic_ips: vec![ElasticIp {
+                allocation_id: "eipalloc-0123456789abcdef0".into(),
+                public_ip: "34.250.10.20".into(),
+                private_ip: Some("10.0.1.23".into()),
+            }],
+        }
+    }
+
+    pub fn target() -> TargetSubnet {
+        TargetSubnet {
+            subnet_id: "subnet-0bbb2222cccc33334".into(),
+            availability_zone: "eu-west-1b".into(),
+            vpc_id: "vpc-0c0ffee0c0ffee000".into(),
+        }
+    }
+
+    pub fn groups(s: &SourceInstance) -> Vec<SecurityGroupRef> {
+        s.security_group_ids
+            .iter()
+            .map(|g| SecurityGroupRef {
+                group_id: g.clone(),
+                vpc_id: s.vpc_id.clone(),
+            })
+            .collect()
+    }
+
+    pub fn request(extra: serde_json::Value) -> MigrateRequest {
+        let mut v = json!({"sourceInstanceId": "i-0a1b2c3d4e5f60718", "targetSubnetId": "subnet-0bbb2222cccc33334"});
+        for (k, x) in extra.as_object().unwrap() {
+            v[k] = x.clone();
+        }
+        MigrateRequest::parse(&v).unwrap()
+    }
+
+    fn offered() -> Vec<String> {
+        vec!["t3.large".into(), "m7i.large".into()]
+    }
+
+    pub fn plan_for(req: &MigrateRequest, s: &SourceInstance) -> Result<MigrationPlan, FerryError> {
+        build_plan(&execution(), req, s, &target(), &groups(s), &offered())
+    }
+
+    #[test]
+    fn plan_carries_every_attribute_of_the_source() {
+        let s = web_server();
+        let p = plan_for(&request(json!({"tags": {"change": "CHG-42"}})), &s).unwrap();
+        let l = &p.launch;
+        assert_eq!(l.instance_type, "t3.large");
+        assert_eq!(l.subnet_id, "subnet-0bbb2222cccc33334");
+        assert_eq!(l.security_group_ids, s.security_group_ids);
+        assert_eq!(
+            l.iam_instance_profile_arn.as_deref(),
+            Some("arn:aws:iam::111122223333:instance-profile/web")
+        );
+        assert_eq!(l.key_name.as_deref(), Some("ops-2026"));
+        assert_eq!(
+            l.metadata_options.as_ref().unwrap().http_tokens.as_deref(),
+            Some("required")
+        );
+        assert!(l.monitoring_enabled && l.ebs_optimized);
+        assert_eq!(l.user_data, s.user_data);
+        assert_eq!(l.cpu_credits.as_deref(), Some("unlimited"));
+        assert_eq!(l.cpu_options, s.cpu_options);
+        assert_eq!(l.tenancy, None, "default tenancy is not sent");
+        assert!(l.disable_api_termination && !l.disable_api_stop);
+        assert!(
+            !l.associate_public_ip,
+            "the public IP is an EIP: it is moved, not re-requested"
+        );
+        // volumes: type, size, iops, throughput, encryption and key, delete-on-termination
+        let root = &l.volumes[0];
+        assert_eq!(
+            (
+                root.device_name.as_str(),
+                root.volume_type.as_str(),
+                root.size_gib
+            ),
+            ("/dev/xvda", "gp3", 30)
+        );
+        assert_eq!((root.iops, root.throughput), (Some(4000), Some(250)));
+        assert!(root.encrypted && root.delete_on_termination);
+        assert_eq!(root.kms_key_id.as_deref(), Some(CMK));
+        assert_eq!(root.tags["Name"], "web-1-root");
+        let data = &l.volumes[1];
+        assert_eq!(
+            (
+                data.volume_type.as_str(),
+                data.size_gib,
+                data.iops,
+                data.throughput
+            ),
+            ("io2", 200, Some(10000), None)
+        );
+        assert!(!data.delete_on_termination);
+        // tags: the source's settable tags, the request's, ferry's
+        assert_eq!(l.instance_tags["Name"], "web-1");
+        assert_eq!(l.instance_tags["change"], "CHG-42");
+        assert_eq!(
+            l.instance_tags["ferry:source-instance"],
+            "i-0a1b2c3d4e5f60718"
+        );
+        assert!(!l
+            .instance_tags
+            .contains_key("aws:cloudformation:stack-name"));
+        assert_eq!(l.volume_tags["ferry:workflow"], "migrate-instance");
+        assert_eq!(p.image.tags["change"], "CHG-42");
+        assert_eq!(p.image.tags["ferry:execution"], execution().execution_arn);
+        assert!(
+            !p.image.no_reboot,
+            "CreateImage reboots a running source by default"
+        );
+        assert_eq!(p.source.elastic_ips.len(), 1);
+        assert!(!p.stops_source);
+    }
+
+    #[test]
+    fn plan_is_deterministic_per_execution() {
+        let s = web_server();
+        let a = plan_for(&request(json!({})), &s).unwrap();
+        let b = plan_for(&request(json!({})), &s).unwrap();
+        assert_eq!(a, b);
+        assert!(a.launch.client_token.len() <= 64);
+    }
+
+    #[test]
+    fn type_override_drops_credit_and_cpu_options() {
+        let p = plan_for(
+            &request(json!({"instanceType": "m7i.large"})),
+            &web_server(),
+        )
+        .unwrap();
+        assert_eq!(p.launch.instance_type, "m7i.large");
+        assert_eq!(p.launch.cpu_credits, None);
+        assert_eq!(p.launch.cpu_options, None);
+        assert!(p.warnings.iter().any(|w| w.contains("m7i.large")));
+    }
+
+    #[test]
+    fn stop_source_means_no_reboot_needed_and_rollback_restart() {
+        let p = plan_for(&request(json!({"stopSource": true})), &web_server()).unwrap();
+        assert!(p.stops_source && p.image.no_reboot);
+        let mut stopped = web_server();
+        stopped.state = "stopped".into();
+        let p = plan_for(&request(json!({"stopSource": true})), &stopped).unwrap();
+        assert!(
+            !p.stops_source,
+            "an already stopped source is not ours to restart"
+        );
+    }
+
+    #[test]
+    fn auto_assigned_public_ip_is_requested_again() {
+        let mut s = web_server();
+        s.elastic_ips.clear();
+        let p = plan_for(&request(json!({})), &s).unwrap();
+        assert!(p.launch.associate_public_ip);
+        assert!(p.warnings.iter().any(|w| w.contains("public IP")));
+    }
+
+    #[test]
+    fn gp2_and_unencrypted_volumes_send_no_iops_or_key() {
+        let mut s = web_server();
+        s.volumes[0].volume_type = "gp2".into();
+        s.volumes[0].throughput = None;
+        s.volumes[0].encrypted = false;
+        let p = plan_for(&request(json!({})), &s).unwrap();
+        let root = &p.launch.volumes[0];
+        assert_eq!(
+            (root.iops, root.throughput, root.kms_key_id.as_deref()),
+            (None, None, None)
+        );
+    }
+
+    fn refusal(
+        req: MigrateRequest,
+        s: SourceInstance,
+        t: TargetSubnet,
+        g: Vec<SecurityGroupRef>,
+    ) -> ErrorName {
+        build_plan(&execution(), &req, &s, &t, &g, &offered())
+            .unwrap_err()
+            .name
+    }
+
+    #[test]
+    fn refusals_are_named() {
+        let s = web_server();
+        let g = groups(&s);
+        let mut store = web_server();
+        store.root_device_type = "instance-store".into();
+        assert_eq!(
+            refusal(request(json!({})), store, target(), g.clone()),
+            ErrorName::UnsupportedRootDevice
+        );
+        let mut same = target();
+        same.availability_zone = "eu-west-1a".into();
+        assert_eq!(
+            refusal(request(json!({})), s.clone(), same, g.clone()),
+            ErrorName::SameAvailabilityZone
+        );
+        let mut other_vpc = target();
+        other_vpc.vpc_id = "vpc-0dddddddddddddddd".into();
+        assert_eq!(
+            refusal(request(json!({})), s.clone(), other_vpc, g.clone()),
+            ErrorName::SecurityGroupVpcMismatch
+        );
+        assert_eq!(
+            refusal(
+                request(json!({"instanceType": "p5.48xlarge"})),
+                s.clone(),
+                target(),
+                g.clone()
+            ),
+            ErrorName::InstanceTypeNotOffered
+        );
+        assert_eq!(
+            refusal(
+                request(json!({"sourceAction": "terminate"})),
+                s.clone(),
+                target(),
+                g.clone()
+            ),
+            ErrorName::SourceProtected
+        );
+        let mut stopping = web_server();
+        stopping.state = "stopping".into();
+        assert_eq!(
+            refusal(request(json!({})), stopping, target(), g.clone()),
+            ErrorName::InvalidInstanceState
+        );
+        let mut spot = web_server();
+        spot.instance_lifecycle = Some("spot".into());
+        assert_eq!(
+            refusal(request(json!({})), spot, target(), g.clone()),
+            ErrorName::UnsupportedConfiguration
+        );
+        let mut multi = web_server();
+        multi.network_interface_count = 2;
+        assert_eq!(
+            refusal(request(json!({})), multi, target(), g.clone()),
+            ErrorName::UnsupportedConfiguration
+        );
+        let mut host = web_server();
+        host.tenancy = Some("host".into());
+        assert_eq!(
+            refusal(request(json!({})), host, target(), g.clone()),
+            ErrorName::UnsupportedConfiguration
+        );
+        let mut tagged = web_server();
+        for i in 0..48 {
+            tagged.tags.insert(format!("k{i}"), "v".into());
+        }
+        assert_eq!(
+            refusal(request(json!({})), tagged, target(), g),
+            ErrorName::UnsupportedConfiguration
+        );
+    }
+
+    #[test]
+    fn terminate_is_allowed_without_protection() {
+        let mut s = web_server();
+        s.disable_api_termination = false;
+        let p = plan_for(&request(json!({"sourceAction": "terminate"})), &s).unwrap();
+        assert_eq!(p.request.source_action, SourceAction::Terminate);
+    }
+
+    #[test]
+    fn plan_round_trips_through_json() {
+        let p = plan_for(&request(json!({})), &web_server()).unwrap();
+        let back: MigrationPlan =
+            serde_json::from_value(serde_json::to_value(&p).unwrap()).unwrap();
+        assert_eq!(p, back);
+    }
+}

@@ -1,0 +1,119 @@
+//! The SDK edge: client construction and the mapping of AWS errors to ferry's names.
+
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
+use ferry_core::errors::classify_aws_code;
+use ferry_core::{ErrorName, FerryError};
+use std::collections::BTreeMap;
+
+/// The AWS clients a step uses. Built once per cold start and shared by invocations;
+/// cross-account workflows build one per account from assumed-role credentials.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub ec2: aws_sdk_ec2::Client,
+}
+
+impl Clients {
+    /// Clients for the function's own account and region, from the Lambda environment
+    /// (`AWS_ENDPOINT_URL` is honoured, which is how the local AWS world is reached).
+    pub async fn from_env() -> Clients {
+        use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(Provider::Rustls(CryptoMode::Ring))
+            .build_https();
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(http)
+            .load()
+            .await;
+        Clients::from_config(&config)
+    }
+
+    pub fn from_config(config: &aws_config::SdkConfig) -> Clients {
+        Clients {
+            ec2: aws_sdk_ec2::Client::new(config),
+        }
+    }
+}
+
+/// The AWS error code of a failed call, if AWS answered with one.
+pub fn error_code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
+    match err {
+        SdkError::ServiceError(service) => service.err().code(),
+        _ => None,
+    }
+}
+
+/// Maps a failed call to a named error: throttling and 5xx/network failures become
+/// retryable names, everything else `Ferry.AwsError`, each with the call and AWS's message.
+pub fn aws_error<E, R>(operation: &str, err: SdkError<E, R>) -> FerryError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let name = match &err {
+        SdkError::ServiceError(_) => classify_aws_code(error_code(&err)),
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            ErrorName::Transient
+        }
+        _ => ErrorName::AwsError,
+    };
+    let detail = match &err {
+        SdkError::ServiceError(service) => format!(
+            "{}: {}",
+            service.err().code().unwrap_or("Unknown"),
+            service.err().message().unwrap_or("no message")
+        ),
+        other => format!(
+            "{}",
+            aws_smithy_types::error::display::DisplayErrorContext(other)
+        ),
+    };
+    FerryError::new(name, format!("{operation}: {detail}"))
+}
+
+/// Like [`aws_error`], but some AWS codes mean a specific ferry error for this call.
+pub fn aws_error_with<E, R>(
+    operation: &str,
+    err: SdkError<E, R>,
+    codes: &[(&str, ErrorName)],
+) -> FerryError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let special =
+        error_code(&err).and_then(|c| codes.iter().find(|(code, _)| *code == c).map(|(_, n)| *n));
+    let mut e = aws_error(operation, err);
+    if let Some(name) = special {
+        e.name = name;
+    }
+    e
+}
+
+pub fn filter(name: &str, value: &str) -> Filter {
+    Filter::builder().name(name).values(value).build()
+}
+
+pub fn ec2_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
+    tags.iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+pub fn tag_spec(resource: ResourceType, tags: &BTreeMap<String, String>) -> TagSpecification {
+    TagSpecification::builder()
+        .resource_type(resource)
+        .set_tags(Some(ec2_tags(tags)))
+        .build()
+}
+
+pub fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
+    tags.iter()
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_string(),
+                t.value().unwrap_or_default().to_string(),
+            ))
+        })
+        .collect()
+}

@@ -1,0 +1,8 @@
+//! ferry's Lambda steps: each state of a state machine is one binary in `src/bin/`
+//! whose `main` calls [`runtime::serve`] with one step function from here.
+
+pub mod aws;
+pub mod migrate;
+pub mod runtime;
+
+pub use aws::Clients;

@@ -1,0 +1,349 @@
+//! State `Preflight`: read the source, the target subnet and the offerings, refuse what
+//! cannot be moved, and output the plan. Makes no mutating call.
+
+use super::describe;
+use crate::aws::{aws_error, aws_error_with, filter, tag_map, Clients};
+use aws_sdk_ec2::types::{Instance, InstanceAttributeName, LocationType};
+use aws_sdk_ec2::Client;
+use ferry_core::io::{PreflightInput, PreflightOutput};
+use ferry_core::plan::build_plan;
+use ferry_core::request::MigrateRequest;
+use ferry_core::rules;
+use ferry_core::source::{
+    CpuOptions, ElasticIp, MetadataOptions, SecurityGroupRef, SourceInstance, SourceVolume,
+    TargetSubnet,
+};
+use ferry_core::{ErrorName, FerryError};
+
+pub async fn handle(
+    clients: Clients,
+    input: PreflightInput,
+) -> Result<PreflightOutput, FerryError> {
+    let request = MigrateRequest::parse(&input.request)?;
+    let ec2 = &clients.ec2;
+    let source = describe_source(ec2, &request.source_instance_id).await?;
+    let target = describe_subnet(ec2, &request.target_subnet_id).await?;
+    let groups = match &request.security_group_ids {
+        Some(ids) => describe_security_groups(ec2, ids).await?,
+        None => source
+            .security_group_ids
+            .iter()
+            .map(|g| SecurityGroupRef {
+                group_id: g.clone(),
+                vpc_id: source.vpc_id.clone(),
+            })
+            .collect(),
+    };
+    let instance_type = request
+        .instance_type
+        .as_deref()
+        .unwrap_or(&source.instance_type);
+    let offered = offered_types(ec2, instance_type, &target.availability_zone).await?;
+    let plan = build_plan(
+        &input.context,
+        &request,
+        &source,
+        &target,
+        &groups,
+        &offered,
+    )?;
+    tracing::info!(
+        source = %plan.source.instance_id,
+        from = %plan.source.availability_zone,
+        to = %plan.target.availability_zone,
+        image = %plan.image.name,
+        "plan ready"
+    );
+    Ok(PreflightOutput { plan })
+}
+
+/// DescribeInstances and the calls that complete the picture rule 14 asks for.
+pub async fn describe_source(
+    ec2: &Client,
+    instance_id: &str,
+) -> Result<SourceInstance, FerryError> {
+    let instance =
+        describe::existing_instance(ec2, instance_id, ErrorName::InstanceNotFound).await?;
+    let mut source = source_from_instance(&instance);
+    // Refuse early what no further read can fix.
+    rules::check_source_state(instance_id, &source.state)?;
+    rules::check_root_device_is_ebs(instance_id, &source.root_device_type)?;
+
+    let volume_ids: Vec<String> = source.volumes.iter().map(|v| v.volume_id.clone()).collect();
+    if !volume_ids.is_empty() {
+        let out = ec2
+            .describe_volumes()
+            .set_volume_ids(Some(volume_ids))
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeVolumes", e))?;
+        for volume in out.volumes() {
+            if let Some(v) = source
+                .volumes
+                .iter_mut()
+                .find(|v| Some(v.volume_id.as_str()) == volume.volume_id())
+            {
+                v.volume_type = volume
+                    .volume_type()
+                    .map(|t| t.as_str().to_string())
+                    .unwrap_or_default();
+                v.size_gib = volume.size().unwrap_or_default();
+                v.iops = volume.iops();
+                v.throughput = volume.throughput();
+                v.encrypted = volume.encrypted().unwrap_or(false);
+                v.kms_key_id = volume.kms_key_id().map(str::to_string);
+                v.tags = tag_map(volume.tags());
+            }
+        }
+    }
+
+    let attribute = |name: InstanceAttributeName| {
+        ec2.describe_instance_attribute()
+            .instance_id(instance_id)
+            .attribute(name)
+            .send()
+    };
+    let user_data = attribute(InstanceAttributeName::UserData)
+        .await
+        .map_err(|e| aws_error("DescribeInstanceAttribute(userData)", e))?;
+    source.user_data = user_data
+        .user_data()
+        .and_then(|v| v.value())
+        .filter(|v| !v.is_empty())
+        .map(str::to_string);
+    let termination = attribute(InstanceAttributeName::DisableApiTermination)
+        .await
+        .map_err(|e| aws_error("DescribeInstanceAttribute(disableApiTermination)", e))?;
+    source.disable_api_termination = termination
+        .disable_api_termination()
+        .and_then(|v| v.value())
+        .unwrap_or(false);
+    let stop = attribute(InstanceAttributeName::DisableApiStop)
+        .await
+        .map_err(|e| aws_error("DescribeInstanceAttribute(disableApiStop)", e))?;
+    source.disable_api_stop = stop
+        .disable_api_stop()
+        .and_then(|v| v.value())
+        .unwrap_or(false);
+
+    if rules::is_burstable_type(&source.instance_type) {
+        let out = ec2
+            .describe_instance_credit_specifications()
+            .instance_ids(instance_id)
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeInstanceCreditSpecifications", e))?;
+        source.cpu_credits = out
+            .instance_credit_specifications()
+            .first()
+            .and_then(|c| c.cpu_credits())
+            .map(str::to_string);
+    }
+
+    let addresses = ec2
+        .describe_addresses()
+        .filters(filter("instance-id", instance_id))
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeAddresses", e))?;
+    source.elastic_ips = addresses
+        .addresses()
+        .iter()
+        .filter_map(|a| {
+            Some(ElasticIp {
+                allocation_id: a.allocation_id()?.to_string(),
+                public_ip: a.public_ip().unwrap_or_default().to_string(),
+                private_ip: a.private_ip_address().map(str::to_string),
+            })
+        })
+        .collect();
+    Ok(source)
+}
+
+/// The parts of DescribeInstances' answer that ferry keeps.
+pub fn source_from_instance(i: &Instance) -> SourceInstance {
+    let s = |v: Option<&str>| v.unwrap_or_default().to_string();
+    let placement = i.placement();
+    let interfaces = i.network_interfaces();
+    SourceInstance {
+        instance_id: s(i.instance_id()),
+        state: describe::state_name(i),
+        availability_zone: s(placement.and_then(|p| p.availability_zone())),
+        subnet_id: s(i.subnet_id()),
+        vpc_id: s(i.vpc_id()),
+        instance_type: i
+            .instance_type()
+            .map(|t| t.as_str().to_string())
+            .unwrap_or_default(),
+        root_device_type: i
+            .root_device_type()
+            .map(|t| t.as_str().to_string())
+            .unwrap_or_default(),
+        root_device_name: i.root_device_name().map(str::to_string),
+        image_id: i.image_id().map(str::to_string),
+        private_ip: i.private_ip_address().map(str::to_string),
+        public_ip: i.public_ip_address().map(str::to_string),
+        security_group_ids: i
+            .security_groups()
+            .iter()
+            .filter_map(|g| g.group_id().map(str::to_string))
+            .collect(),
+        iam_instance_profile_arn: i
+            .iam_instance_profile()
+            .and_then(|p| p.arn())
+            .map(str::to_string),
+        key_name: i.key_name().map(str::to_string),
+        tags: tag_map(i.tags()),
+        volumes: i
+            .block_device_mappings()
+            .iter()
+            .filter_map(|m| {
+                let ebs = m.ebs()?;
+                Some(SourceVolume {
+                    device_name: m.device_name()?.to_string(),
+                    volume_id: ebs.volume_id()?.to_string(),
+                    delete_on_termination: ebs.delete_on_termination().unwrap_or(false),
+                    ..Default::default()
+                })
+            })
+            .collect(),
+        metadata_options: i.metadata_options().map(|m| MetadataOptions {
+            http_tokens: m.http_tokens().map(|v| v.as_str().to_string()),
+            http_put_response_hop_limit: m.http_put_response_hop_limit(),
+            http_endpoint: m.http_endpoint().map(|v| v.as_str().to_string()),
+            http_protocol_ipv6: m.http_protocol_ipv6().map(|v| v.as_str().to_string()),
+            instance_metadata_tags: m.instance_metadata_tags().map(|v| v.as_str().to_string()),
+        }),
+        monitoring_enabled: i
+            .monitoring()
+            .and_then(|m| m.state())
+            .is_some_and(|s| matches!(s.as_str(), "enabled" | "pending")),
+        user_data: None,
+        disable_api_termination: false,
+        disable_api_stop: false,
+        ebs_optimized: i.ebs_optimized().unwrap_or(false),
+        cpu_credits: None,
+        tenancy: placement
+            .and_then(|p| p.tenancy())
+            .map(|t| t.as_str().to_string()),
+        placement_group: placement
+            .and_then(|p| p.group_name())
+            .filter(|g| !g.is_empty())
+            .map(str::to_string),
+        cpu_options: i.cpu_options().map(|c| CpuOptions {
+            core_count: c.core_count(),
+            threads_per_core: c.threads_per_core(),
+        }),
+        hibernation_configured: i
+            .hibernation_options()
+            .and_then(|h| h.configured())
+            .unwrap_or(false),
+        instance_lifecycle: i.instance_lifecycle().map(|l| l.as_str().to_string()),
+        network_interface_count: interfaces.len(),
+        secondary_private_ip_count: interfaces
+            .iter()
+            .map(|n| {
+                n.private_ip_addresses()
+                    .iter()
+                    .filter(|a| a.primary() != Some(true))
+                    .count()
+            })
+            .sum(),
+        elastic_ips: Vec::new(),
+    }
+}
+
+pub async fn describe_subnet(ec2: &Client, subnet_id: &str) -> Result<TargetSubnet, FerryError> {
+    let not_found = || {
+        FerryError::new(
+            ErrorName::SubnetNotFound,
+            format!("subnet {subnet_id} does not exist"),
+        )
+    };
+    let out = ec2
+        .describe_subnets()
+        .subnet_ids(subnet_id)
+        .send()
+        .await
+        .map_err(|e| {
+            aws_error_with(
+                "DescribeSubnets",
+                e,
+                &[
+                    ("InvalidSubnetID.NotFound", ErrorName::SubnetNotFound),
+                    ("InvalidSubnetID.Malformed", ErrorName::SubnetNotFound),
+                ],
+            )
+        })?;
+    let subnet = out.subnets().first().ok_or_else(not_found)?;
+    Ok(TargetSubnet {
+        subnet_id: subnet_id.to_string(),
+        availability_zone: subnet.availability_zone().unwrap_or_default().to_string(),
+        vpc_id: subnet.vpc_id().unwrap_or_default().to_string(),
+    })
+}
+
+pub async fn describe_security_groups(
+    ec2: &Client,
+    ids: &[String],
+) -> Result<Vec<SecurityGroupRef>, FerryError> {
+    let out = ec2
+        .describe_security_groups()
+        .set_group_ids(Some(ids.to_vec()))
+        .send()
+        .await
+        .map_err(|e| {
+            aws_error_with(
+                "DescribeSecurityGroups",
+                e,
+                &[
+                    ("InvalidGroup.NotFound", ErrorName::SecurityGroupNotFound),
+                    ("InvalidGroupId.Malformed", ErrorName::SecurityGroupNotFound),
+                ],
+            )
+        })?;
+    let found: Vec<SecurityGroupRef> = out
+        .security_groups()
+        .iter()
+        .filter_map(|g| {
+            Some(SecurityGroupRef {
+                group_id: g.group_id()?.to_string(),
+                vpc_id: g.vpc_id().unwrap_or_default().to_string(),
+            })
+        })
+        .collect();
+    if let Some(missing) = ids
+        .iter()
+        .find(|id| !found.iter().any(|g| &g.group_id == *id))
+    {
+        return Err(FerryError::new(
+            ErrorName::SecurityGroupNotFound,
+            format!("security group {missing} does not exist"),
+        ));
+    }
+    Ok(ids
+        .iter()
+        .filter_map(|id| found.iter().find(|g| &g.group_id == id).cloned())
+        .collect())
+}
+
+/// Rule 12: DescribeInstanceTypeOfferings for one type in one AZ.
+pub async fn offered_types(
+    ec2: &Client,
+    instance_type: &str,
+    az: &str,
+) -> Result<Vec<String>, FerryError> {
+    let out = ec2
+        .describe_instance_type_offerings()
+        .location_type(LocationType::AvailabilityZone)
+        .filters(filter("location", az))
+        .filters(filter("instance-type", instance_type))
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeInstanceTypeOfferings", e))?;
+    Ok(out
+        .instance_type_offerings()
+        .iter()
+        .filter_map(|o| o.instance_type().map(|t| t.as_str().to_string()))
+        .collect())
+}
