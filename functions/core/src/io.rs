@@ -44,7 +44,7 @@ pub struct ImageInput {
 }
 
 /// The new instance, as launch-instance and verify-instance report it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct InstanceRef {
     pub instance_id: String,
