@@ -1,8 +1,9 @@
 //! State `Finalize`, after the new instance is verified, in this order:
-//! 1. give each new volume its source volume's tags; 2. apply the source's termination
-//! and stop protection; 3. move the Elastic IPs (if `moveElasticIp`); 4. deregister the
-//! intermediate image and delete its snapshots (unless `keepImage`); 5. last, the only
-//! irreversible step on the source: `sourceAction` stop or terminate.
+//! 1. give each new volume its source volume's tags;
+//! 2. apply the source's termination and stop protection;
+//! 3. move the Elastic IPs (if `moveElasticIp`);
+//! 4. deregister the intermediate image and delete its snapshots (unless `keepImage`);
+//! 5. last, the only irreversible step on the source: `sourceAction` stop or terminate.
 
 use super::{cleanup, describe};
 use crate::aws::{aws_error, ec2_tags, Clients};
