@@ -60,7 +60,12 @@ async fn ensure_source_stopped(ec2: &Client, plan: &MigrationPlan) -> Result<(),
             ErrorName::ImageNotReady,
             format!("waiting for {id} to stop"),
         )),
-        "running" | "pending" => {
+        // EC2 refuses to stop an instance that never reached `running`.
+        "pending" => Err(FerryError::new(
+            ErrorName::ImageNotReady,
+            format!("waiting for {id} to finish starting"),
+        )),
+        "running" => {
             ec2.stop_instances()
                 .instance_ids(id)
                 .send()

@@ -1,0 +1,653 @@
+//! Helpers for the end-to-end tests: connect to the local AWS world started by
+//! `make local-up` (its `.local/world.json`), build realistic sources, run a state machine
+//! and read what AWS looks like afterwards.
+
+use aws_sdk_ec2::types as ec2t;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+pub const EBS_AMI: &str = "ami-04681a1dbd79675a5"; // amzn2 hvm, EBS root /dev/xvda (moto's catalogue)
+pub const INSTANCE_STORE_AMI: &str = "ami-04681a1dbd79675b6"; // instance-store root
+
+/// The running world: endpoint, hub account and the deployed state machines.
+pub struct World {
+    pub endpoint: String,
+    pub region: String,
+    pub hub_account_id: String,
+    pub state_machines: BTreeMap<String, String>,
+    pub config: aws_config::SdkConfig,
+}
+
+fn world_json_path() -> std::path::PathBuf {
+    match std::env::var("FERRY_WORLD_JSON") {
+        Ok(p) => p.into(),
+        Err(_) => {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.local/world.json")
+        }
+    }
+}
+
+impl World {
+    /// Connects to the world; panics with the command to run if it is not up.
+    pub async fn connect() -> World {
+        let path = world_json_path();
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "the local AWS world is not running ({}: {e}); start it with `make local-up`",
+                path.display()
+            )
+        });
+        let json: Value = serde_json::from_str(&text).expect("world.json");
+        let endpoint = json["endpoint"].as_str().expect("endpoint").to_string();
+        let region = json["region"].as_str().expect("region").to_string();
+        let state_machines = json["stateMachines"]
+            .as_object()
+            .expect("stateMachines")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+            .collect();
+        let config = sdk_config(&endpoint, &region, "testing", "testing").await;
+        World {
+            hub_account_id: json["hubAccountId"]
+                .as_str()
+                .expect("hubAccountId")
+                .to_string(),
+            endpoint,
+            region,
+            state_machines,
+            config,
+        }
+    }
+
+    pub fn ec2(&self) -> aws_sdk_ec2::Client {
+        aws_sdk_ec2::Client::new(&self.config)
+    }
+    pub fn sfn(&self) -> aws_sdk_sfn::Client {
+        aws_sdk_sfn::Client::new(&self.config)
+    }
+    pub fn kms(&self) -> aws_sdk_kms::Client {
+        aws_sdk_kms::Client::new(&self.config)
+    }
+    pub fn iam(&self) -> aws_sdk_iam::Client {
+        aws_sdk_iam::Client::new(&self.config)
+    }
+
+    pub fn az(&self, letter: char) -> String {
+        format!("{}{letter}", self.region)
+    }
+
+    /// A call to the world's control endpoint (`/ferry-world/...`).
+    pub fn control(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
+        http_json(&self.endpoint, method, path, body)
+    }
+
+    /// The next `count` calls of `service`/`action` fail with `code`.
+    pub fn inject_fault(&self, service: &str, action: &str, count: u32, code: &str, status: u16) {
+        self.control(
+            "POST",
+            "/ferry-world/faults",
+            Some(&serde_json::json!({
+                "service": service, "action": action, "count": count,
+                "code": code, "status": status, "message": format!("{code} (injected by the e2e test)")
+            })),
+        );
+    }
+
+    pub fn clear_faults(&self) {
+        self.control("DELETE", "/ferry-world/faults", None);
+    }
+
+    pub fn set_config(&self, values: Value) {
+        self.control("POST", "/ferry-world/config", Some(&values));
+    }
+
+    /// Recorded AWS calls, optionally of one service/action.
+    pub fn calls(&self, service: &str, action: &str) -> Vec<Value> {
+        let v = self.control(
+            "GET",
+            &format!("/ferry-world/calls?service={service}&action={action}"),
+            None,
+        );
+        v.get("calls")
+            .unwrap_or(&v)
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Starts `machine` with `name` and waits (in real time, at most `FERRY_E2E_TIMEOUT`
+    /// seconds, default 300) until it is no longer RUNNING.
+    pub async fn run(&self, machine: &str, name: &str, input: &Value) -> Execution {
+        let arn = self.start(machine, name, input).await;
+        self.wait(&arn).await
+    }
+
+    pub async fn start(&self, machine: &str, name: &str, input: &Value) -> String {
+        let machine_arn = self
+            .state_machines
+            .get(machine)
+            .unwrap_or_else(|| panic!("state machine {machine} is not deployed in the world"));
+        self.sfn()
+            .start_execution()
+            .state_machine_arn(machine_arn)
+            .name(name)
+            .input(input.to_string())
+            .send()
+            .await
+            .expect("StartExecution")
+            .execution_arn()
+            .to_string()
+    }
+
+    pub async fn wait(&self, execution_arn: &str) -> Execution {
+        let limit = Duration::from_secs(
+            std::env::var("FERRY_E2E_TIMEOUT")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(300),
+        );
+        let started = Instant::now();
+        loop {
+            let d = self
+                .sfn()
+                .describe_execution()
+                .execution_arn(execution_arn)
+                .send()
+                .await
+                .expect("DescribeExecution");
+            if d.status().as_str() != "RUNNING" {
+                return Execution {
+                    arn: execution_arn.to_string(),
+                    status: d.status().as_str().to_string(),
+                    output: d.output().and_then(|o| serde_json::from_str(o).ok()),
+                    error: d.error().map(str::to_string),
+                    cause: d.cause().map(str::to_string),
+                    simulated_seconds: match (d.start_date(), d.stop_date()) {
+                        (start, Some(stop)) => stop.secs() - start.secs(),
+                        _ => 0,
+                    },
+                };
+            }
+            assert!(
+                started.elapsed() < limit,
+                "{execution_arn} still RUNNING after {limit:?} of real time"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The execution's history as (state entered, simulated seconds spent in it).
+    pub async fn state_durations(&self, execution_arn: &str) -> Vec<(String, i64)> {
+        let mut events = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .sfn()
+                .get_execution_history()
+                .execution_arn(execution_arn)
+                .set_next_token(token)
+                .max_results(1000)
+                .send()
+                .await
+                .expect("GetExecutionHistory");
+            events.extend(page.events().iter().cloned());
+            token = page.next_token().map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+        let mut out: Vec<(String, i64)> = Vec::new();
+        let mut current: Option<(String, i64)> = None;
+        for e in &events {
+            if let Some(entered) = e.state_entered_event_details() {
+                current = Some((entered.name().to_string(), e.timestamp().secs()));
+            }
+            if let Some(exited) = e.state_exited_event_details() {
+                if let Some((name, t0)) = current.take() {
+                    if name == exited.name() {
+                        out.push((name, e.timestamp().secs() - t0));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// How an execution ended.
+#[derive(Debug, Clone)]
+pub struct Execution {
+    pub arn: String,
+    pub status: String,
+    pub output: Option<Value>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+    /// Start to stop, in the world's simulated time.
+    pub simulated_seconds: i64,
+}
+
+impl Execution {
+    pub fn assert_succeeded(&self) -> &Value {
+        assert_eq!(
+            self.status, "SUCCEEDED",
+            "{}: {:?} {:?}",
+            self.arn, self.error, self.cause
+        );
+        self.output.as_ref().expect("output")
+    }
+    pub fn assert_failed_with(&self, error: &str) {
+        assert_eq!(
+            self.status, "FAILED",
+            "{}: expected {error}, got output {:?}",
+            self.arn, self.output
+        );
+        assert_eq!(
+            self.error.as_deref(),
+            Some(error),
+            "{}: cause {:?}",
+            self.arn,
+            self.cause
+        );
+    }
+}
+
+pub async fn sdk_config(
+    endpoint: &str,
+    region: &str,
+    key: &str,
+    secret: &str,
+) -> aws_config::SdkConfig {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(http)
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new(region.to_string()))
+        .credentials_provider(aws_sdk_ec2::config::Credentials::new(
+            key,
+            secret,
+            None,
+            None,
+            "ferry-e2e",
+        ))
+        .load()
+        .await
+}
+
+/// A minimal HTTP/1.0 JSON client for the control endpoint (no extra dependencies).
+pub fn http_json(endpoint: &str, method: &str, path: &str, body: Option<&Value>) -> Value {
+    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream =
+        std::net::TcpStream::connect(host).unwrap_or_else(|e| panic!("connect {host}: {e}"));
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, payload) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        (200..300).contains(&status),
+        "{method} {path}: {head}\n{payload}"
+    );
+    serde_json::from_str(payload).unwrap_or(Value::Null)
+}
+
+/// A realistic source in the hub account, as `make demo` builds it.
+#[derive(Debug, Clone)]
+pub struct WebServer {
+    pub vpc_id: String,
+    pub subnet_a: String,
+    pub subnet_b: String,
+    pub security_group_id: String,
+    pub other_vpc_security_group_id: String,
+    pub key_arn: String,
+    pub instance_profile_arn: String,
+    pub key_name: String,
+    pub instance_id: String,
+    pub allocation_id: String,
+    pub public_ip: String,
+    pub user_data: String,
+}
+
+pub const USER_DATA: &str = "IyEvYmluL2Jhc2gKc3lzdGVtY3RsIHN0YXJ0IG5naW54Cg=="; // #!/bin/bash\nsystemctl start nginx
+
+/// Builds a web server: encrypted gp3 root and io2 data volume under a CMK, IMDSv2,
+/// instance profile, key pair, detailed monitoring, unlimited credits, termination
+/// protection, tags, user data, and an Elastic IP. `label` keeps tests apart.
+pub async fn web_server(world: &World, label: &str) -> WebServer {
+    let ec2 = world.ec2();
+    let vpc_id = ec2
+        .create_vpc()
+        .cidr_block("10.20.0.0/16")
+        .send()
+        .await
+        .expect("CreateVpc")
+        .vpc()
+        .and_then(|v| v.vpc_id())
+        .unwrap()
+        .to_string();
+    let subnet = |cidr: &'static str, az: String| {
+        let ec2 = ec2.clone();
+        let vpc_id = vpc_id.clone();
+        async move {
+            ec2.create_subnet()
+                .vpc_id(vpc_id)
+                .cidr_block(cidr)
+                .availability_zone(az)
+                .send()
+                .await
+                .expect("CreateSubnet")
+                .subnet()
+                .and_then(|s| s.subnet_id())
+                .unwrap()
+                .to_string()
+        }
+    };
+    let subnet_a = subnet("10.20.1.0/24", world.az('a')).await;
+    let subnet_b = subnet("10.20.2.0/24", world.az('b')).await;
+    let security_group_id = ec2
+        .create_security_group()
+        .group_name(format!("web-{label}"))
+        .description("web servers")
+        .vpc_id(&vpc_id)
+        .send()
+        .await
+        .expect("CreateSecurityGroup")
+        .group_id()
+        .unwrap()
+        .to_string();
+    let other_vpc = ec2
+        .create_vpc()
+        .cidr_block("10.99.0.0/16")
+        .send()
+        .await
+        .expect("CreateVpc")
+        .vpc()
+        .and_then(|v| v.vpc_id())
+        .unwrap()
+        .to_string();
+    let other_vpc_security_group_id = ec2
+        .create_security_group()
+        .group_name(format!("elsewhere-{label}"))
+        .description("another VPC")
+        .vpc_id(&other_vpc)
+        .send()
+        .await
+        .expect("CreateSecurityGroup")
+        .group_id()
+        .unwrap()
+        .to_string();
+
+    let key_arn = world
+        .kms()
+        .create_key()
+        .description(format!("ferry e2e {label} volumes"))
+        .send()
+        .await
+        .expect("CreateKey")
+        .key_metadata()
+        .map(|m| m.arn().unwrap_or_default().to_string())
+        .unwrap();
+
+    let iam = world.iam();
+    let role = format!("web-{label}");
+    iam.create_role()
+        .role_name(&role)
+        .assume_role_policy_document(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
+        )
+        .send()
+        .await
+        .expect("CreateRole");
+    let instance_profile_arn = iam
+        .create_instance_profile()
+        .instance_profile_name(&role)
+        .send()
+        .await
+        .expect("CreateInstanceProfile")
+        .instance_profile()
+        .map(|p| p.arn().to_string())
+        .unwrap();
+    iam.add_role_to_instance_profile()
+        .instance_profile_name(&role)
+        .role_name(&role)
+        .send()
+        .await
+        .expect("AddRoleToInstanceProfile");
+
+    let key_name = format!("ops-{label}");
+    ec2.create_key_pair()
+        .key_name(&key_name)
+        .send()
+        .await
+        .expect("CreateKeyPair");
+
+    let volume = |device: &str,
+                  kind: ec2t::VolumeType,
+                  size: i32,
+                  iops: i32,
+                  throughput: Option<i32>,
+                  delete: bool| {
+        ec2t::BlockDeviceMapping::builder()
+            .device_name(device)
+            .ebs(
+                ec2t::EbsBlockDevice::builder()
+                    .volume_type(kind)
+                    .volume_size(size)
+                    .iops(iops)
+                    .set_throughput(throughput)
+                    .encrypted(true)
+                    .kms_key_id(&key_arn)
+                    .delete_on_termination(delete)
+                    .build(),
+            )
+            .build()
+    };
+    let tag = |k: &str, v: &str| ec2t::Tag::builder().key(k).value(v).build();
+    let run = ec2
+        .run_instances()
+        .image_id(EBS_AMI)
+        .instance_type(ec2t::InstanceType::T3Micro)
+        .min_count(1)
+        .max_count(1)
+        .subnet_id(&subnet_a)
+        .security_group_ids(&security_group_id)
+        .key_name(&key_name)
+        .user_data(USER_DATA)
+        .iam_instance_profile(
+            ec2t::IamInstanceProfileSpecification::builder()
+                .arn(&instance_profile_arn)
+                .build(),
+        )
+        .metadata_options(
+            ec2t::InstanceMetadataOptionsRequest::builder()
+                .http_tokens(ec2t::HttpTokensState::Required)
+                .http_put_response_hop_limit(2)
+                .http_endpoint(ec2t::InstanceMetadataEndpointState::Enabled)
+                .build(),
+        )
+        .monitoring(
+            ec2t::RunInstancesMonitoringEnabled::builder()
+                .enabled(true)
+                .build(),
+        )
+        .ebs_optimized(true)
+        .credit_specification(
+            ec2t::CreditSpecificationRequest::builder()
+                .cpu_credits("unlimited")
+                .build(),
+        )
+        .disable_api_termination(true)
+        .block_device_mappings(volume(
+            "/dev/xvda",
+            ec2t::VolumeType::Gp3,
+            16,
+            3000,
+            Some(250),
+            true,
+        ))
+        .block_device_mappings(volume(
+            "/dev/sdf",
+            ec2t::VolumeType::Io2,
+            40,
+            2000,
+            None,
+            false,
+        ))
+        .tag_specifications(
+            ec2t::TagSpecification::builder()
+                .resource_type(ec2t::ResourceType::Instance)
+                .tags(tag("Name", &format!("web-{label}")))
+                .tags(tag("team", "storefront"))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("RunInstances");
+    let instance_id = run.instances()[0].instance_id().unwrap().to_string();
+    wait_for_state(world, &instance_id, "running").await;
+
+    let address = ec2
+        .allocate_address()
+        .domain(ec2t::DomainType::Vpc)
+        .send()
+        .await
+        .expect("AllocateAddress");
+    let allocation_id = address.allocation_id().unwrap().to_string();
+    ec2.associate_address()
+        .allocation_id(&allocation_id)
+        .instance_id(&instance_id)
+        .send()
+        .await
+        .expect("AssociateAddress");
+    WebServer {
+        vpc_id,
+        subnet_a,
+        subnet_b,
+        security_group_id,
+        other_vpc_security_group_id,
+        key_arn,
+        instance_profile_arn,
+        key_name,
+        instance_id,
+        allocation_id,
+        public_ip: address.public_ip().unwrap().to_string(),
+        user_data: USER_DATA.to_string(),
+    }
+}
+
+pub async fn instance(world: &World, instance_id: &str) -> ec2t::Instance {
+    world
+        .ec2()
+        .describe_instances()
+        .instance_ids(instance_id)
+        .send()
+        .await
+        .expect("DescribeInstances")
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .next()
+        .cloned()
+        .unwrap_or_else(|| panic!("{instance_id} not found"))
+}
+
+pub fn state(i: &ec2t::Instance) -> String {
+    i.state()
+        .and_then(|s| s.name())
+        .map(|n| n.as_str().to_string())
+        .unwrap_or_default()
+}
+
+pub async fn wait_for_state(world: &World, instance_id: &str, wanted: &str) {
+    let started = Instant::now();
+    loop {
+        if state(&instance(world, instance_id).await) == wanted {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{instance_id} never became {wanted}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Instances, images and snapshots carrying `ferry:execution = execution_arn`.
+pub async fn ferry_made(
+    world: &World,
+    execution_arn: &str,
+) -> (Vec<ec2t::Instance>, Vec<ec2t::Image>, Vec<ec2t::Snapshot>) {
+    let ec2 = world.ec2();
+    let f = || {
+        ec2t::Filter::builder()
+            .name(format!("tag:{}", ferry_core::names::TAG_EXECUTION))
+            .values(execution_arn)
+            .build()
+    };
+    let instances = ec2
+        .describe_instances()
+        .filters(f())
+        .send()
+        .await
+        .expect("DescribeInstances")
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances().iter().cloned())
+        .collect();
+    let images = ec2
+        .describe_images()
+        .owners("self")
+        .filters(f())
+        .send()
+        .await
+        .expect("DescribeImages")
+        .images()
+        .to_vec();
+    let snapshots = ec2
+        .describe_snapshots()
+        .owner_ids("self")
+        .filters(f())
+        .send()
+        .await
+        .expect("DescribeSnapshots")
+        .snapshots()
+        .to_vec();
+    (instances, images, snapshots)
+}
+
+pub fn tag_map(tags: &[ec2t::Tag]) -> BTreeMap<String, String> {
+    tags.iter()
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_string(),
+                t.value().unwrap_or_default().to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// A unique execution name per test run (executions are never deleted in the world).
+pub fn run_name(test: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{test}-{}", nanos % 1_000_000_000_000)
+}
+
+/// The e2e tests share one world (faults and settings are global): run them one at a time.
+pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

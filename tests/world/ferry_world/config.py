@@ -1,0 +1,63 @@
+"""World settings that rules read and the control endpoint changes at run time."""
+import threading
+
+_lock = threading.Lock()
+
+DEFAULTS = {
+    # Simulated minutes an image (CreateImage / CopyImage) stays pending.
+    "imagePendingMinutes": 12,
+    "copyPendingMinutes": 20,
+    # Image ids or names (glob) that become `failed` instead of `available`,
+    # with this StateReason message.
+    "failImages": [],
+    "failImageReason": "Client.InternalError: Snapshot creation failed (simulated)",
+    # Simulated seconds an instance spends pending / stopping / shutting-down,
+    # and until its status checks are ok after running.
+    "instancePendingSeconds": 45,
+    "instanceStoppingSeconds": 60,
+    "statusInitializingSeconds": 180,
+    # Simulated seconds a terminated instance spends shutting-down.
+    "instanceShuttingDownSeconds": 30,
+    # Instance types offered per AZ: {"us-east-1c": ["t3.micro", ...]}. An AZ not
+    # listed offers every type moto knows.
+    "instanceTypeOfferings": {},
+    # --- rules/sharing.py ---
+    # Image block public access of an account/Region that never set it (AWS: on by
+    # default for new accounts): "block-new-sharing" or "unblocked".
+    "imageBlockPublicAccessDefault": "block-new-sharing",
+    # RunInstances with an AMI id that exists nowhere -> InvalidAMIID.NotFound (AWS);
+    # false = stock moto's leniency (AMIs of other accounts are always checked).
+    "rejectUnknownImageIds": True,
+    # KMS operations an account must be allowed (key policy or grant) on the key of
+    # each encrypted snapshot to launch from / copy an AMI, and on the copy's key.
+    "kmsLaunchOperations": ["Decrypt", "CreateGrant"],
+    "kmsCopySourceOperations": ["Decrypt", "CreateGrant", "ReEncryptFrom"],
+    "kmsCopyDestinationOperations": ["GenerateDataKeyWithoutPlaintext", "CreateGrant", "ReEncryptTo"],
+}
+
+_settings = {k: (v.copy() if isinstance(v, (list, dict)) else v) for k, v in DEFAULTS.items()}
+
+
+def get(key):
+    with _lock:
+        return _settings[key]
+
+
+def update(values: dict) -> dict:
+    with _lock:
+        for k, v in values.items():
+            if k not in DEFAULTS:
+                raise KeyError(f"unknown world setting {k!r}")
+            _settings[k] = v
+        return dict(_settings)
+
+
+def reset() -> None:
+    with _lock:
+        _settings.clear()
+        _settings.update({k: (v.copy() if isinstance(v, (list, dict)) else v) for k, v in DEFAULTS.items()})
+
+
+def snapshot() -> dict:
+    with _lock:
+        return dict(_settings)

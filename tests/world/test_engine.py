@@ -1,0 +1,494 @@
+"""Tests of the local AWS world's engine: faults, call recording, the simulated clock in
+Step Functions (Wait, Retry), the Lambda runner and errorType reaching the ASL.
+
+The world is started once per session with tests/world/up (on a free port, its own state
+dir and a time scale of 3600: one simulated hour per real second) and stopped with
+tests/world/down, which must leave no process behind.
+
+    .venv-world/bin/python -m pytest tests/world/test_engine.py
+"""
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+import uuid
+import zipfile
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+ROOT = Path(__file__).resolve().parents[2]
+WORLD_DIR = ROOT / "tests" / "world"
+HUB = "123456789012"
+SCALE = 3600.0
+ROLE = f"arn:aws:iam::{HUB}:role/ferry-world-test"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory):
+    state = tmp_path_factory.mktemp("world-state")
+    port = _free_port()
+    env = dict(os.environ)
+    env.update(
+        FERRY_WORLD_PORT=str(port),
+        FERRY_WORLD_STATE_DIR=str(state),
+        FERRY_WORLD_TIME_SCALE=str(SCALE),
+    )
+    env.pop("MOTO_ACCOUNT_ID", None)
+    t0 = time.monotonic()
+    up = subprocess.run([str(WORLD_DIR / "up")], env=env, capture_output=True, text=True, timeout=600)
+    if up.returncode != 0:
+        pytest.fail(f"tests/world/up failed:\n{up.stdout}\n{up.stderr}")
+    sys.stderr.write(f"\n[world] up in {time.monotonic() - t0:.2f}s: {up.stderr.strip()}\n")
+    info = json.loads((state / "world.json").read_text())
+    info["state"] = state
+    info["port"] = port
+    try:
+        yield info
+    finally:
+        down = subprocess.run([str(WORLD_DIR / "down")], env=env, capture_output=True, text=True, timeout=120)
+        sys.stderr.write(f"[world] {down.stdout.strip()} {down.stderr.strip()}\n")
+        assert down.returncode == 0, down.stderr
+        assert not (state / "world.pid").exists()
+
+
+def _control(world, method: str, path: str, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(f"{world['endpoint']}{path}", data=data, method=method)
+    req.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.load(r)
+
+
+def _client(world, service: str, **keys):
+    return boto3.client(
+        service,
+        endpoint_url=world["endpoint"],
+        region_name=world["region"],
+        aws_access_key_id=keys.get("key", "testing"),
+        aws_secret_access_key=keys.get("secret", "testing"),
+        aws_session_token=keys.get("token"),
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+    )
+
+
+def _run(world, definition: dict, payload: dict | None = None, timeout: float = 60.0):
+    """Creates a state machine, runs it to its end; returns (describe, events, real s)."""
+    sfn = _client(world, "stepfunctions")
+    arn = sfn.create_state_machine(
+        name=f"test-{uuid.uuid4().hex[:10]}", definition=json.dumps(definition), roleArn=ROLE
+    )["stateMachineArn"]
+    return _execute(world, arn, payload or {}, timeout)
+
+
+def _execute(world, arn: str, payload: dict, timeout: float = 60.0):
+    sfn = _client(world, "stepfunctions")
+    t0 = time.monotonic()
+    execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps(payload))["executionArn"]
+    while True:
+        d = sfn.describe_execution(executionArn=execution)
+        if d["status"] != "RUNNING":
+            break
+        assert time.monotonic() - t0 < timeout, f"execution still running after {timeout}s"
+        time.sleep(0.05)
+    real = time.monotonic() - t0
+    events = sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
+    return d, events, real
+
+
+def _gap(events, first_type: str, second_type: str) -> float:
+    a = next(e["timestamp"] for e in events if e["type"] == first_type)
+    b = next(e["timestamp"] for e in events if e["type"] == second_type)
+    return (b - a).total_seconds()
+
+
+# ---------------------------------------------------------------------------------------
+# Faults and call recording
+# ---------------------------------------------------------------------------------------
+
+
+def test_fault_fails_exactly_count_calls_then_succeeds(world):
+    _control(world, "DELETE", "/ferry-world/calls")
+    armed = _control(
+        world,
+        "POST",
+        "/ferry-world/faults",
+        {"service": "ec2", "action": "DescribeImages", "count": 2, "code": "RequestLimitExceeded",
+         "message": "Request limit exceeded (test)"},
+    )["faults"]
+    assert armed[0]["status"] == 503
+    ec2 = _client(world, "ec2")
+    for _ in range(2):
+        with pytest.raises(ClientError) as err:
+            ec2.describe_images(Owners=["self"])
+        assert err.value.response["Error"]["Code"] == "RequestLimitExceeded"
+        assert err.value.response["Error"]["Message"] == "Request limit exceeded (test)"
+        assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+    ec2.describe_images(Owners=["self"])  # the third succeeds
+    ec2.describe_images(Owners=["self"])
+    assert _control(world, "GET", "/ferry-world/faults")["faults"] == []
+
+    calls = _control(world, "GET", "/ferry-world/calls?service=ec2&action=DescribeImages")["calls"]
+    assert [c["status"] for c in calls] == [503, 503, 200, 200]
+    assert [c.get("errorCode") for c in calls] == ["RequestLimitExceeded"] * 2 + [None] * 2
+    assert all(c["account"] == HUB and c["region"] == world["region"] for c in calls)
+    times = [dt.datetime.fromisoformat(c["time"]) for c in calls]
+    assert times == sorted(times)
+
+
+def test_json_protocol_fault_and_other_account_recorded(world):
+    # A JSON-protocol fault (KMS) is answered as {"__type", "message"}.
+    _control(world, "POST", "/ferry-world/faults",
+             {"service": "kms", "action": "ListKeys", "count": 1, "code": "KMSInternalException"})
+    kms = _client(world, "kms")
+    with pytest.raises(ClientError) as err:
+        kms.list_keys()
+    assert err.value.response["Error"]["Code"] == "KMSInternalException"
+    kms.list_keys()
+
+    # AssumeRole into another account: calls with those keys are recorded as that account.
+    creds = _client(world, "sts").assume_role(
+        RoleArn="arn:aws:iam::210987654321:role/ferry-world-spoke", RoleSessionName="ferry-world-test"
+    )["Credentials"]
+    spoke = _client(world, "ec2", key=creds["AccessKeyId"], secret=creds["SecretAccessKey"],
+                    token=creds["SessionToken"])
+    spoke.describe_vpcs()
+    calls = _control(world, "GET", "/ferry-world/calls?service=ec2&action=DescribeVpcs")["calls"]
+    assert calls[-1]["account"] == "210987654321"
+    kms_calls = _control(world, "GET", "/ferry-world/calls?service=kms&action=ListKeys")["calls"]
+    assert [c["status"] for c in kms_calls[-2:]] == [500, 200]
+
+
+# ---------------------------------------------------------------------------------------
+# Step Functions on the simulated clock
+# ---------------------------------------------------------------------------------------
+
+
+def test_wait_an_hour_takes_a_real_second(world):
+    definition = {
+        "StartAt": "Wait",
+        "States": {
+            "Wait": {"Type": "Wait", "Seconds": 3600, "Next": "WaitPath"},
+            "WaitPath": {"Type": "Wait", "SecondsPath": "$.more", "Next": "Done"},
+            "Done": {"Type": "Pass", "End": True},
+        },
+    }
+    d, events, real = _run(world, definition, {"more": 1800})
+    assert d["status"] == "SUCCEEDED"
+    assert real < 5, f"a 1.5 h wait took {real:.1f}s real"
+    waits = [e["timestamp"] for e in events if e["type"] in ("WaitStateEntered", "WaitStateExited")]
+    first = (waits[1] - waits[0]).total_seconds()
+    second = (waits[3] - waits[2]).total_seconds()
+    assert 3600 <= first < 3600 + 120, first
+    assert 1800 <= second < 1800 + 120, second
+    # Execution start/stop dates are on the same clock.
+    assert (d["stopDate"] - d["startDate"]).total_seconds() >= 5400
+
+
+def test_wait_timestamp_uses_simulated_now(world):
+    clock = _control(world, "GET", "/ferry-world/clock")
+    now = dt.datetime.fromisoformat(clock["now"])
+    target = (now + dt.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    definition = {
+        "StartAt": "Until",
+        "States": {"Until": {"Type": "Wait", "TimestampPath": "$.at", "End": True}},
+    }
+    d, events, real = _run(world, definition, {"at": target})
+    assert d["status"] == "SUCCEEDED" and real < 5
+    exited = next(e["timestamp"] for e in events if e["type"] == "WaitStateExited")
+    assert abs((exited - dt.datetime.fromisoformat(target.replace("Z", "+00:00"))).total_seconds()) < 120
+
+
+def test_stop_execution_interrupts_a_wait_and_advance_shortens_one(world):
+    sfn = _client(world, "stepfunctions")
+    definition = {"StartAt": "Long", "States": {"Long": {"Type": "Wait", "Seconds": 864000, "End": True}}}
+    arn = sfn.create_state_machine(name=f"test-{uuid.uuid4().hex[:10]}", definition=json.dumps(definition),
+                                   roleArn=ROLE)["stateMachineArn"]
+    # StopExecution ends a 10-day wait at once.
+    execution = sfn.start_execution(stateMachineArn=arn)["executionArn"]
+    time.sleep(0.2)
+    sfn.stop_execution(executionArn=execution, error="Test.Stop", cause="stopped by the test")
+    t0 = time.monotonic()
+    while sfn.describe_execution(executionArn=execution)["status"] == "RUNNING":
+        assert time.monotonic() - t0 < 5, "StopExecution did not end the Wait"
+        time.sleep(0.05)
+    assert sfn.describe_execution(executionArn=execution)["status"] == "ABORTED"
+    # Advancing the clock 10 days ends the same wait (it is measured on the clock).
+    t0 = time.monotonic()
+    execution = sfn.start_execution(stateMachineArn=arn)["executionArn"]
+    time.sleep(0.2)
+    _control(world, "POST", "/ferry-world/clock/advance", {"seconds": 864000})
+    while sfn.describe_execution(executionArn=execution)["status"] == "RUNNING":
+        assert time.monotonic() - t0 < 5, "clock/advance did not end the Wait"
+        time.sleep(0.05)
+    d = sfn.describe_execution(executionArn=execution)
+    assert d["status"] == "SUCCEEDED"
+    assert (d["stopDate"] - d["startDate"]).total_seconds() >= 864000
+
+
+def test_retry_intervals_backoff_and_max_delay_on_the_clock(world):
+    # The real preflight binary refuses a non-object request with Ferry.InvalidInput
+    # before any AWS call: a deterministic failing Task.
+    preflight = world["functions"]["PreflightFunction"]["arn"]
+    definition = {
+        "StartAt": "Fail",
+        "States": {
+            "Fail": {
+                "Type": "Task",
+                "Resource": preflight,
+                "Retry": [{"ErrorEquals": ["Ferry.InvalidInput"], "IntervalSeconds": 600,
+                           "BackoffRate": 2, "MaxDelaySeconds": 1000, "MaxAttempts": 3}],
+                "End": True,
+            }
+        },
+    }
+    d, events, real = _run(world, definition, {"request": 42})
+    assert d["status"] == "FAILED" and d["error"] == "Ferry.InvalidInput"
+    assert real < 10, f"3 retries of 10+ minutes took {real:.1f}s real"
+    failed = [e["timestamp"] for e in events if e["type"] == "LambdaFunctionFailed"]
+    scheduled = [e["timestamp"] for e in events if e["type"] == "LambdaFunctionScheduled"]
+    assert len(failed) == 4 and len(scheduled) == 4  # 1 attempt + 3 retries
+    gaps = [(scheduled[i + 1] - failed[i]).total_seconds() for i in range(3)]
+    # IntervalSeconds 600, x2 -> 1200 capped at MaxDelaySeconds 1000, then 1000 again.
+    for gap, want in zip(gaps, [600, 1000, 1000]):
+        assert want <= gap < want + 120, gaps
+    retries = _control(world, "GET", f"/ferry-world/sfn/retries?executionArn={d['executionArn']}")["retries"]
+    assert [r["delaySeconds"] for r in retries] == [600, 1000, 1000]
+
+
+def test_full_jitter_stays_within_the_capped_delay(world):
+    preflight = world["functions"]["PreflightFunction"]["arn"]
+    definition = {
+        "StartAt": "Fail",
+        "States": {
+            "Fail": {
+                "Type": "Task",
+                "Resource": preflight,
+                "Retry": [{"ErrorEquals": ["Ferry.InvalidInput"], "IntervalSeconds": 300,
+                           "BackoffRate": 3, "MaxDelaySeconds": 900, "MaxAttempts": 4,
+                           "JitterStrategy": "FULL"}],
+                "End": True,
+            }
+        },
+    }
+    d, events, real = _run(world, definition, {"request": 42})
+    assert d["status"] == "FAILED" and real < 10
+    retries = _control(world, "GET", f"/ferry-world/sfn/retries?executionArn={d['executionArn']}")["retries"]
+    delays = [r["delaySeconds"] for r in retries]
+    caps = [300, 900, 900, 900]
+    assert len(delays) == 4
+    assert all(0 <= got <= cap for got, cap in zip(delays, caps)), delays
+    assert delays != [300, 900, 900, 900], "FULL jitter should randomise the delays"
+
+
+# ---------------------------------------------------------------------------------------
+# Lambda: the real binaries, errorType into the ASL
+# ---------------------------------------------------------------------------------------
+
+
+def test_migrate_instance_fails_with_the_lambdas_error_type(world):
+    arn = world["stateMachines"]["migrate-instance"]
+    _control(world, "DELETE", "/ferry-world/calls")
+    d, events, real = _execute(world, arn, {"sourceInstanceId": "i-123"})
+    assert d["status"] == "FAILED", d
+    assert d["error"] == "Ferry.InvalidInput", d
+    cause = json.loads(d["cause"])
+    assert cause["errorType"] == "Ferry.InvalidInput" and "targetSubnetId" in cause["errorMessage"]
+    failed = [e for e in events if e["type"] == "LambdaFunctionFailed"]
+    assert failed[0]["lambdaFunctionFailedEventDetails"]["error"] == "Ferry.InvalidInput"
+    # Preflight refused before any AWS call: the only calls are the interpreter's Invoke.
+    calls = _control(world, "GET", "/ferry-world/calls")["calls"]
+    assert not [c for c in calls if c.get("caller") == "ferry-preflight"], calls
+    invokes = [c for c in calls if c["service"] == "lambda" and c["action"] == "Invoke"]
+    assert invokes and invokes[0]["caller"] == "stepfunctions"
+
+
+def test_direct_invoke_answers_like_lambda(world):
+    lam = _client(world, "lambda")
+    r = lam.invoke(FunctionName=world["functions"]["PreflightFunction"]["name"],
+                   Payload=b'{"request": {}, "context": {}}', LogType="Tail")
+    assert r["StatusCode"] == 200
+    assert r["FunctionError"] == "Unhandled"
+    body = json.loads(r["Payload"].read())
+    assert set(body) >= {"errorType", "errorMessage"} and body["errorType"] == "Ferry.InvalidInput"
+    import base64
+
+    assert "START RequestId" in base64.b64decode(r["LogResult"]).decode()
+
+
+def test_faults_reach_the_rust_lambdas_calls(world):
+    """A fault on EC2 hits the preflight binary's DescribeInstances (same port), which
+    the call log attributes to the function."""
+    _control(world, "DELETE", "/ferry-world/calls")
+    _control(world, "POST", "/ferry-world/faults",
+             {"service": "ec2", "action": "DescribeInstances", "count": 1, "code": "UnauthorizedOperation",
+              "status": 403, "message": "You are not authorized (test)"})
+    arn = world["stateMachines"]["migrate-instance"]
+    d, events, real = _execute(
+        world, arn, {"sourceInstanceId": "i-0123456789abcdef0", "targetSubnetId": "subnet-0123456789abcdef0"}
+    )
+    assert d["status"] == "FAILED"
+    assert d["error"] == "Ferry.AwsError", d
+    assert "You are not authorized (test)" in d["cause"]
+    calls = _control(world, "GET", "/ferry-world/calls?service=ec2&action=DescribeInstances")["calls"]
+    assert calls and calls[0]["caller"] == "ferry-preflight" and calls[0]["status"] == 403
+    assert calls[0]["account"] == HUB
+
+
+def test_lambda_service_errors_are_named_lambda_code_for_retry(world):
+    """An Invoke that AWS Lambda itself rejects (throttled) is `Lambda.TooManyRequestsException`
+    to the ASL, which the Preflight Retry handles; then the function's own error ends it."""
+    _control(world, "POST", "/ferry-world/faults",
+             {"service": "lambda", "action": "Invoke", "count": 1, "code": "TooManyRequestsException",
+              "caller": "stepfunctions"})
+    arn = world["stateMachines"]["migrate-instance"]
+    d, events, real = _execute(world, arn, {"sourceInstanceId": "i-123"})
+    assert d["error"] == "Ferry.InvalidInput"
+    errors = [e["lambdaFunctionFailedEventDetails"]["error"] for e in events if e["type"] == "LambdaFunctionFailed"]
+    assert errors == ["Lambda.TooManyRequestsException", "Ferry.InvalidInput"]
+
+
+# ---------------------------------------------------------------------------------------
+# The runner with a tiny custom runtime (Python bootstrap): timeout, crash, concurrency
+# ---------------------------------------------------------------------------------------
+
+_BOOTSTRAP = textwrap.dedent(
+    """\
+    #!/usr/bin/env python3
+    import json, os, sys, time, urllib.request
+    api = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime"
+    while True:
+        with urllib.request.urlopen(api + "/invocation/next") as r:
+            rid = r.headers["Lambda-Runtime-Aws-Request-Id"]
+            deadline = int(r.headers["Lambda-Runtime-Deadline-Ms"])
+            arn = r.headers["Lambda-Runtime-Invoked-Function-Arn"]
+            trace = r.headers["Lambda-Runtime-Trace-Id"]
+            event = json.load(r)
+        if event.get("crash"):
+            sys.exit(3)
+        time.sleep(event.get("sleep", 0))
+        if event.get("fail"):
+            url, body = api + f"/invocation/{rid}/error", {"errorType": "Test.Failure", "errorMessage": event["fail"]}
+        else:
+            url, body = api + f"/invocation/{rid}/response", {
+                "echo": event, "pid": os.getpid(), "arn": arn, "trace": trace, "deadline": deadline,
+                "env": {k: os.environ.get(k) for k in ("AWS_LAMBDA_FUNCTION_NAME", "AWS_ENDPOINT_URL",
+                        "AWS_REGION", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
+                        "GREETING")}}
+        urllib.request.urlopen(urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")).read()
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def echo_function(world):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        info = zipfile.ZipInfo("bootstrap")
+        info.external_attr = 0o100755 << 16
+        zf.writestr(info, _BOOTSTRAP)
+    iam = _client(world, "iam")
+    role = iam.create_role(RoleName="echo-role", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                                                "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+    lam = _client(world, "lambda")
+    lam.create_function(FunctionName="echo", Runtime="provided.al2023", Handler="bootstrap", Role=role,
+                        Code={"ZipFile": buf.getvalue()}, Timeout=2, MemorySize=256,
+                        Environment={"Variables": {"GREETING": "hello"}})
+    return "echo"
+
+
+def test_runner_answers_with_the_runtime_api_contract(world, echo_function):
+    lam = _client(world, "lambda")
+    r = lam.invoke(FunctionName=echo_function, Payload=json.dumps({"x": 1}))
+    assert "FunctionError" not in r
+    body = json.loads(r["Payload"].read())
+    assert body["echo"] == {"x": 1}
+    assert body["arn"].endswith(":function:echo")
+    assert body["trace"].startswith("Root=1-")
+    assert body["deadline"] > time.time() * 1000
+    assert body["env"] == {
+        "AWS_LAMBDA_FUNCTION_NAME": "echo", "AWS_ENDPOINT_URL": world["endpoint"],
+        "AWS_REGION": world["region"], "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "GREETING": "hello",
+    }
+    warm = json.loads(lam.invoke(FunctionName=echo_function, Payload=b"{}")["Payload"].read())
+    assert warm["pid"] == body["pid"], "the second invoke should reuse the warm sandbox"
+
+    r = lam.invoke(FunctionName=echo_function, Payload=json.dumps({"fail": "nope"}))
+    assert r["FunctionError"] == "Unhandled"
+    assert json.loads(r["Payload"].read()) == {"errorType": "Test.Failure", "errorMessage": "nope"}
+
+
+def test_runner_enforces_the_timeout_and_reports_crashes(world, echo_function):
+    lam = _client(world, "lambda")
+    t0 = time.monotonic()
+    r = lam.invoke(FunctionName=echo_function, Payload=json.dumps({"sleep": 30}))
+    took = time.monotonic() - t0
+    assert r["FunctionError"] == "Unhandled"
+    assert json.loads(r["Payload"].read())["errorType"] == "Sandbox.Timedout"
+    assert 1.9 < took < 6, took
+
+    r = lam.invoke(FunctionName=echo_function, Payload=json.dumps({"crash": True}))
+    assert r["FunctionError"] == "Unhandled"
+    assert json.loads(r["Payload"].read())["errorType"] == "Runtime.ExitError"
+    # and the next invoke gets a fresh sandbox
+    assert "echo" in json.loads(lam.invoke(FunctionName=echo_function, Payload=b"{}")["Payload"].read())
+
+
+def test_concurrent_invokes_start_more_sandboxes(world, echo_function):
+    from concurrent.futures import ThreadPoolExecutor
+
+    lam = _client(world, "lambda")
+
+    def call(_):
+        return json.loads(lam.invoke(FunctionName=echo_function, Payload=json.dumps({"sleep": 0.5}))["Payload"].read())["pid"]
+
+    with ThreadPoolExecutor(3) as pool:
+        pids = set(pool.map(call, range(3)))
+    assert len(pids) == 3
+    sandboxes = _control(world, "GET", "/ferry-world/functions")["sandboxes"]
+    assert len([s for s in sandboxes if s["function"] == "echo" and not s["dead"]]) >= 3
+
+
+# ---------------------------------------------------------------------------------------
+# Reset (last: it empties the world, then redeploys ferry)
+# ---------------------------------------------------------------------------------------
+
+
+def test_reset_empties_the_world_and_deploy_restores_ferry(world):
+    _control(world, "POST", "/ferry-world/config", {"imagePendingMinutes": 1})
+    _control(world, "POST", "/ferry-world/faults", {"service": "ec2", "action": "RunInstances", "code": "InsufficientInstanceCapacity"})
+    assert _control(world, "GET", "/ferry-world/functions")["sandboxes"]
+    assert _control(world, "POST", "/ferry-world/reset", {})["reset"] is True
+    assert _control(world, "GET", "/ferry-world/faults")["faults"] == []
+    assert _control(world, "GET", "/ferry-world/config")["imagePendingMinutes"] == 12
+    assert _control(world, "GET", "/ferry-world/functions")["sandboxes"] == []
+    assert _client(world, "lambda").list_functions()["Functions"] == []
+    assert _client(world, "stepfunctions").list_state_machines()["stateMachines"] == []
+
+    env = dict(os.environ, PYTHONPATH=str(WORLD_DIR))
+    subprocess.run(
+        [sys.executable, "-m", "ferry_world.deploy", "--endpoint", world["endpoint"],
+         "--out", str(world["state"] / "world.json")],
+        env=env, check=True, capture_output=True, timeout=120,
+    )
+    d, events, real = _execute(world, world["stateMachines"]["migrate-instance"], {"sourceInstanceId": "i-123"})
+    assert d["error"] == "Ferry.InvalidInput"
