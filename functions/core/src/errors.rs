@@ -34,6 +34,21 @@ pub enum ErrorName {
     SecurityGroupVpcMismatch,
     SourceProtected,
     UnsupportedConfiguration,
+    // --- refusals of the sharing and copying workflows
+    /// The image does not exist, or is not visible to the account asking.
+    ImageNotFound,
+    /// The image carries product codes: another account cannot copy it (rule 7).
+    ProductCodes,
+    /// Encrypted images can never be public (rule 2).
+    EncryptedImageCannotBePublic,
+    /// Image block public access is on in this account and region (rule 3).
+    ImageBlockPublicAccess,
+    /// Snapshots under the AWS managed key `aws/ebs` cannot be shared (rule 1).
+    AwsManagedKey,
+    /// KMS refused a key operation (key policy or grant missing).
+    KmsAccessDenied,
+    /// The hub could not assume the target account's role (trust, ExternalId, missing role).
+    TargetAccessDenied,
     // --- failures during the run
     /// The image became `failed`; the message carries its StateReason.
     ImageFailed,
@@ -44,7 +59,7 @@ pub enum ErrorName {
 }
 
 impl ErrorName {
-    pub const ALL: [ErrorName; 19] = [
+    pub const ALL: [ErrorName; 26] = [
         ErrorName::ImageNotReady,
         ErrorName::InstanceNotReady,
         ErrorName::Throttled,
@@ -61,6 +76,13 @@ impl ErrorName {
         ErrorName::SecurityGroupVpcMismatch,
         ErrorName::SourceProtected,
         ErrorName::UnsupportedConfiguration,
+        ErrorName::ImageNotFound,
+        ErrorName::ProductCodes,
+        ErrorName::EncryptedImageCannotBePublic,
+        ErrorName::ImageBlockPublicAccess,
+        ErrorName::AwsManagedKey,
+        ErrorName::KmsAccessDenied,
+        ErrorName::TargetAccessDenied,
         ErrorName::ImageFailed,
         ErrorName::InstanceFailed,
         ErrorName::AwsError,
@@ -85,6 +107,13 @@ impl ErrorName {
             ErrorName::SecurityGroupVpcMismatch => "Ferry.SecurityGroupVpcMismatch",
             ErrorName::SourceProtected => "Ferry.SourceProtected",
             ErrorName::UnsupportedConfiguration => "Ferry.UnsupportedConfiguration",
+            ErrorName::ImageNotFound => "Ferry.ImageNotFound",
+            ErrorName::ProductCodes => "Ferry.ProductCodes",
+            ErrorName::EncryptedImageCannotBePublic => "Ferry.EncryptedImageCannotBePublic",
+            ErrorName::ImageBlockPublicAccess => "Ferry.ImageBlockPublicAccess",
+            ErrorName::AwsManagedKey => "Ferry.AwsManagedKey",
+            ErrorName::KmsAccessDenied => "Ferry.KmsAccessDenied",
+            ErrorName::TargetAccessDenied => "Ferry.TargetAccessDenied",
             ErrorName::ImageFailed => "Ferry.ImageFailed",
             ErrorName::InstanceFailed => "Ferry.InstanceFailed",
             ErrorName::AwsError => "Ferry.AwsError",

@@ -6,11 +6,15 @@ use ferry_core::errors::classify_aws_code;
 use ferry_core::{ErrorName, FerryError};
 use std::collections::BTreeMap;
 
-/// The AWS clients a step uses. Built once per cold start and shared by invocations;
-/// cross-account workflows build one per account from assumed-role credentials.
+/// The AWS clients a step uses, for one account and region. Built once per cold start
+/// for the function's own account; [`Clients::assume`] gives the clients of another
+/// account (a copy's target) through STS AssumeRole.
 #[derive(Clone, Debug)]
 pub struct Clients {
     pub ec2: aws_sdk_ec2::Client,
+    pub kms: aws_sdk_kms::Client,
+    pub sts: aws_sdk_sts::Client,
+    config: aws_config::SdkConfig,
 }
 
 impl Clients {
@@ -31,7 +35,82 @@ impl Clients {
     pub fn from_config(config: &aws_config::SdkConfig) -> Clients {
         Clients {
             ec2: aws_sdk_ec2::Client::new(config),
+            kms: aws_sdk_kms::Client::new(config),
+            sts: aws_sdk_sts::Client::new(config),
+            config: config.clone(),
         }
+    }
+
+    /// Clients made of given service clients: tests build them with aws-smithy-mocks.
+    pub fn from_parts(
+        ec2: aws_sdk_ec2::Client,
+        kms: aws_sdk_kms::Client,
+        sts: aws_sdk_sts::Client,
+    ) -> Clients {
+        let config = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        Clients {
+            ec2,
+            kms,
+            sts,
+            config,
+        }
+    }
+
+    /// The region these clients call.
+    pub fn region(&self) -> Option<String> {
+        self.config.region().map(|r| r.to_string())
+    }
+
+    /// Clients acting as `role_arn` (with `external_id`, as the target account's trust
+    /// policy requires) in `region` (default: this one). A refusal is
+    /// `Ferry.TargetAccessDenied`; the credentials last for the session (one step).
+    pub async fn assume(
+        &self,
+        role_arn: &str,
+        external_id: Option<&str>,
+        session_name: &str,
+        region: Option<&str>,
+    ) -> Result<Clients, FerryError> {
+        let out = self
+            .sts
+            .assume_role()
+            .role_arn(role_arn)
+            .role_session_name(session_name)
+            .set_external_id(external_id.map(str::to_string))
+            .send()
+            .await
+            .map_err(|e| match error_code(&e) {
+                Some(
+                    "AccessDenied" | "NoSuchEntity" | "InvalidClientTokenId" | "ValidationError",
+                ) => {
+                    let mut err = aws_error("AssumeRole", e);
+                    err.name = ErrorName::TargetAccessDenied;
+                    err
+                }
+                _ => aws_error("AssumeRole", e),
+            })?;
+        let c = out.credentials().ok_or_else(|| {
+            FerryError::new(
+                ErrorName::TargetAccessDenied,
+                format!("AssumeRole {role_arn}: no credentials"),
+            )
+        })?;
+        let credentials = aws_sdk_sts::config::Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_string()),
+            None,
+            "ferry-assume-role",
+        );
+        let mut builder = self.config.to_builder().credentials_provider(
+            aws_sdk_sts::config::SharedCredentialsProvider::new(credentials),
+        );
+        if let Some(region) = region {
+            builder = builder.region(aws_config::Region::new(region.to_string()));
+        }
+        Ok(Clients::from_config(&builder.build()))
     }
 }
 

@@ -27,7 +27,11 @@ const EXECUTION: &str =
 fn clients(rules: &[&Rule]) -> Clients {
     let ec2: Client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, rules, |c| c
         .retry_config(aws_smithy_types::retry::RetryConfig::disabled()));
-    Clients { ec2 }
+    // migrate-instance calls EC2 only: KMS and STS answer nothing.
+    let none: &[&Rule] = &[];
+    let kms: aws_sdk_kms::Client = mock_client!(aws_sdk_kms, RuleMode::MatchAny, none);
+    let sts: aws_sdk_sts::Client = mock_client!(aws_sdk_sts, RuleMode::MatchAny, none);
+    Clients::from_parts(ec2, kms, sts)
 }
 
 fn meta(code: &str) -> ErrorMetadata {
