@@ -120,7 +120,8 @@ unit:
 bins:
 	cargo test --workspace $(LOCKED) --no-run
 
-world-tests:
+# The engine tests start worlds of their own that run the Lambda binaries.
+world-tests: bins
 	@test -x $(WORLD_PY) || tests/world/up --venv-only
 	cd tests/world && $(WORLD_PY) -m pytest -q -p no:cacheprovider .
 
