@@ -2,7 +2,7 @@
 driven through boto3 against moto's server with only the sharing rules installed.
 
 Accounts A (owner), B and C (others) are reached with STS AssumeRole on
-arn:aws:iam::<account>:role/anything; moto then serves each request as that account."""
+arn:aws:iam::<account>:role/OrganizationAccountAccessRole (rules/trust.py); moto then serves each request as that account."""
 import json
 import os
 import socket
@@ -64,7 +64,7 @@ class World:
                 aws_access_key_id="testing", aws_secret_access_key="testing",
             )
             creds = sts.assume_role(
-                RoleArn=f"arn:aws:iam::{account}:role/anything", RoleSessionName="ferry-test"
+                RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole", RoleSessionName="ferry-test"
             )["Credentials"]
             self._sessions[account] = boto3.Session(
                 aws_access_key_id=creds["AccessKeyId"],
@@ -460,11 +460,11 @@ def test_rule4_kms_grant_gives_and_retiring_takes_key_access(world):
     assert instance(b, launch(b, image)["InstanceId"])["State"]["Name"] == "terminated"
 
     # A grant with too few operations is not enough; a revoked grant is gone.
-    g2 = kms_a.create_grant(KeyId=key_a, GranteePrincipal=f"arn:aws:iam::{B}:role/anything",
+    g2 = kms_a.create_grant(KeyId=key_a, GranteePrincipal=f"arn:aws:iam::{B}:role/OrganizationAccountAccessRole",
                             Operations=["Decrypt"])
     assert instance(b, launch(b, image)["InstanceId"])["State"]["Name"] == "terminated"
     kms_a.revoke_grant(KeyId=key_a, GrantId=g2["GrantId"])
-    g3 = kms_a.create_grant(KeyId=key_a, GranteePrincipal=f"arn:aws:iam::{B}:role/anything",
+    g3 = kms_a.create_grant(KeyId=key_a, GranteePrincipal=f"arn:aws:iam::{B}:role/OrganizationAccountAccessRole",
                             Operations=["Decrypt", "CreateGrant"])
     assert instance(b, launch(b, image)["InstanceId"])["State"]["Name"] != "terminated"
     # C may not retire B's grant; B (grantee without RetireGrant, not retiring principal) neither.
@@ -688,3 +688,22 @@ def test_rule8_product_codes_block_copy_and_public(world):
     assert err(e)[0] == "InvalidParameter"
     # the owner may still copy its own
     a.copy_image(SourceImageId=image, SourceRegion=REGION, Name="own")
+
+
+def test_rule4_create_grant_with_a_name_is_idempotent(world):
+    """KMS API Reference, CreateGrant Name: a retry with identical parameters returns the
+    original GrantId (with a new token) and creates no second grant; other parameters
+    make a new grant."""
+    kms_a = world.kms(A)
+    key = kms_a.create_key()["KeyMetadata"]["Arn"]
+    args = dict(KeyId=key, GranteePrincipal=f"arn:aws:iam::{B}:root",
+                Operations=["Decrypt", "DescribeKey", "CreateGrant"], Name="ferry-share-x-b")
+    first = kms_a.create_grant(**args)
+    again = kms_a.create_grant(**{**args, "Operations": ["CreateGrant", "Decrypt", "DescribeKey"]})
+    assert again["GrantId"] == first["GrantId"] and again["GrantToken"] != first["GrantToken"]
+    assert len(kms_a.list_grants(KeyId=key)["Grants"]) == 1
+    other = kms_a.create_grant(**{**args, "GranteePrincipal": f"arn:aws:iam::{C}:root"})
+    assert other["GrantId"] != first["GrantId"]
+    unnamed = {k: v for k, v in args.items() if k != "Name"}
+    assert kms_a.create_grant(**unnamed)["GrantId"] != kms_a.create_grant(**unnamed)["GrantId"]
+    assert len(kms_a.list_grants(KeyId=key)["Grants"]) == 4

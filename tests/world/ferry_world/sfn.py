@@ -33,6 +33,9 @@ Smaller fidelity fixes to the interpreter:
 * ``$$.Execution.StartTime`` / ``$$.State.EnteredTime`` are AWS-formatted strings
   (``2026-01-01T12:00:00.123Z``), not a datetime / ``+00:00`` isoformat.
 * The ExecutionStarted event carries the execution's startDate.
+* Nested executions (``states:startExecution``, ``.sync``, ``.sync:2``) work: Task
+  parameters reach the API under its member names and the result has AWS's capitalised
+  fields (ExecutionArn, Output, Status, Error, Cause).
 * The interpreter's boto3 clients are reused (one per region and service) instead of one
   new client per Task (~50 ms real each, i.e. most of a simulated minute per Task).
 """
@@ -326,6 +329,37 @@ def install() -> None:
         return original_from_error(self, env, ex)
 
     state_task_lambda.StateTaskLambda._from_error = _from_error
+
+    # --- Nested executions (arn:aws:states:::states:startExecution[.sync[:2]]) -----------
+    # The vendored interpreter hands the Task's Parameters to boto3 as written in the ASL
+    # (StateMachineArn, Name, Input) while the Step Functions API model names them
+    # stateMachineArn, name, input (botocore: KeyError 'StateMachineArn'), and returns
+    # boto3's camelCase response where the .sync resolvers and AWS's documented output use
+    # ExecutionArn, Output, Status... ("Run a Step Functions state machine as a task": the
+    # output is the DescribeExecution response with capitalised fields, Output parsed as
+    # JSON with :2). Both conversions are what LocalStack's full version does.
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_sfn,
+    )
+
+    sfn_task = state_task_service_sfn.StateTaskServiceSfn
+    original_sfn_params = sfn_task._normalise_parameters
+
+    def _sfn_parameters(self, parameters, boto_service_name=None, service_action_name=None):
+        original_sfn_params(
+            self, parameters, boto_service_name=boto_service_name, service_action_name=service_action_name
+        )
+        if service_action_name is None:
+            for key in list(parameters):
+                parameters[key[:1].lower() + key[1:]] = parameters.pop(key)
+
+    def _sfn_response(self, response, boto_service_name=None, service_action_name=None):
+        if isinstance(response, dict):
+            for key in list(response):
+                response[key[:1].upper() + key[1:]] = response.pop(key)
+
+    sfn_task._normalise_parameters = _sfn_parameters
+    sfn_task._normalise_response = _sfn_response
 
 
 def _execution_arn(env) -> str | None:

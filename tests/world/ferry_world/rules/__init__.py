@@ -3,7 +3,8 @@ AWS document it follows, and is installed by patching moto before the server sta
 
 
 def install_all() -> None:
-    from . import migration, sharing
+    from . import migration, sharing, trust
 
     migration.install()
     sharing.install()
+    trust.install()

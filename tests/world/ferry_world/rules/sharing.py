@@ -879,9 +879,41 @@ def create_grant_checked(prev):
                 f"1 validation error detected: Value '{bad}' at 'operations' failed to satisfy constraint: "
                 f"Member must satisfy constraint: [Member must satisfy enum value set: {sorted(VALID_GRANT_OPERATIONS)}]"
             )
+        same = grant_with_same_name(self, grantee, operations)
+        if same is not None:
+            from moto.moto_api._internal import mock_random
+
+            return json.dumps({"GrantId": same.id, "GrantToken": mock_random.get_random_hex()})
         return prev(self)
 
     return create_grant
+
+
+def grant_with_same_name(response, grantee: str, operations: list):
+    """Rule 4. KMS API Reference, CreateGrant `Name`: "When this value is present, you can
+    retry a CreateGrant request with identical parameters; if the grant already exists,
+    the original GrantId is returned without creating a new grant. Note that the returned
+    grant token is unique with every CreateGrant request, even when a duplicate GrantId is
+    returned." Identical: same name, grantee, operations, retiring principal and
+    constraints on the same key. Stock moto always makes a new grant."""
+    name = response._get_param("Name")
+    if not name:
+        return None
+    _backend, key = _kms_lookup(response, response._get_param("KeyId") or "")
+    if key is None:
+        return None
+    retiring = response._get_param("RetiringPrincipal")
+    constraints = response._get_param("Constraints")
+    for grant in list(key.grants.values()):
+        if (
+            grant.name == name
+            and grant.grantee_principal == grantee
+            and sorted(grant.operations or []) == sorted(operations)
+            and (grant.retiring_principal or None) == (retiring or None)
+            and (grant.constraints or None) == (constraints or None)
+        ):
+            return grant
+    return None
 
 
 def retire_grant(self):

@@ -1,0 +1,234 @@
+"""Cross-account trust: who may assume which IAM role (STS AssumeRole), on top of moto 5.2.5.
+
+Stock moto lets anyone assume any role ARN, even one that does not exist ("the role does
+not need to exist", moto's docstring): that is how the world switches accounts, and it
+would let a workflow that forgets the target's trust policy or ExternalId pass here and
+fail on AWS. This module makes AssumeRole follow the role's trust policy.
+
+Rule (IAM User Guide, "Granting a user permissions to switch roles" / "How to use an
+external ID when granting access to your AWS resources to a third party"; STS API
+Reference, AssumeRole): the role must exist in the account of its ARN; its trust policy
+(AssumeRolePolicyDocument) must allow `sts:AssumeRole` to the calling principal -- the
+caller's account (`"AWS": "<id>"` or `arn:aws:iam::<id>:root`), the caller's own role or
+user ARN, or `*` -- with every condition on a key the world knows holding (`sts:ExternalId`,
+`aws:PrincipalArn`, `aws:PrincipalAccount`); an explicit Deny wins. Otherwise STS answers
+`AccessDenied` (HTTP 403): "User: <caller> is not authorized to perform: sts:AssumeRole on
+resource: <role ARN>" (the message AWS gives; an ExternalId mismatch and a missing role
+give the same answer, so a caller cannot probe which roles exist).
+
+World extension: `arn:aws:iam::<any account>:role/OrganizationAccountAccessRole` can
+always be assumed, by anyone, without the role existing. It stands in for the role AWS
+Organizations creates in member accounts (which trusts the management account); tests
+use it to act as any account.
+
+Not modelled: the caller's own IAM identity policy (which must also allow sts:AssumeRole
+for a cross-account role: the world takes it as allowing, as it does for every identity
+policy), session policies, session tags, MFA, source identity, and conditions on keys
+other than the three above (taken as satisfied).
+"""
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+from urllib.parse import unquote
+
+ORGANIZATION_ACCESS_ROLE = "OrganizationAccountAccessRole"
+KNOWN_CONDITION_KEYS = {"sts:externalid", "aws:principalarn", "aws:principalaccount"}
+
+_ROLE_ARN = re.compile(r"^arn:(aws[\w-]*):iam::(\d{12}):role/(?:(.*)/)?([^/]+)$")
+_installed = False
+
+
+def _as_list(v) -> list:
+    if v is None:
+        return []
+    return v if isinstance(v, list) else [v]
+
+
+def caller_principal(account: str, access_key: str | None) -> str:
+    """The caller's principal ARN: the role it assumed, its IAM user, or its account root."""
+    try:
+        from .sharing import _principal_for
+
+        return _principal_for(account, access_key, "us-east-1")
+    except Exception:  # pragma: no cover - defensive
+        return f"arn:aws:iam::{account}:root"
+
+
+def shown_principal(principal: str) -> str:
+    """How AWS names the caller in the error: an assumed role as its session ARN."""
+    m = re.match(r"^arn:(aws[\w-]*):iam::(\d{12}):role/(?:.*/)?([^/]+)$", principal)
+    if m:
+        return f"arn:{m.group(1)}:sts::{m.group(2)}:assumed-role/{m.group(3)}/session"
+    return principal
+
+
+def principal_covers(value: str, caller_account: str, caller: str) -> bool:
+    """A trust policy principal entry covers the caller: `*`, the caller's account id or
+    root ARN (the whole account), or the caller's own role/user ARN."""
+    if value == "*" or value == caller_account:
+        return True
+    m = re.match(r"^arn:aws[\w-]*:iam::(\d{12}):root$", value)
+    if m:
+        return m.group(1) == caller_account
+    return value == caller
+
+
+def _conditions_hold(conditions: dict | None, context: dict) -> bool:
+    if not conditions:
+        return True
+    for operator, pairs in conditions.items():
+        op = operator
+        if_exists = op.endswith("IfExists")
+        if if_exists:
+            op = op[: -len("IfExists")]
+        if ":" in op:
+            op = op.split(":", 1)[1]
+        for key, expected in (pairs or {}).items():
+            k = key.lower()
+            if k not in KNOWN_CONDITION_KEYS:
+                continue
+            actual = context.get(k)
+            negated = "Not" in op
+            if op == "Null":
+                if (actual is None) != (str(_as_list(expected)[0]).lower() == "true"):
+                    return False
+                continue
+            if actual is None:
+                if if_exists or negated:
+                    continue
+                return False
+            exp = [str(e) for e in _as_list(expected)]
+            if op in ("StringEquals", "StringNotEquals", "ArnEquals", "ArnNotEquals"):
+                hit = actual in exp
+            elif op in ("StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase"):
+                hit = actual.lower() in [e.lower() for e in exp]
+            elif op in ("StringLike", "StringNotLike", "ArnLike", "ArnNotLike"):
+                hit = any(fnmatch.fnmatchcase(actual, e) for e in exp)
+            else:
+                continue
+            if hit == negated:
+                return False
+    return True
+
+
+def trust_allows(policy_document, caller_account: str, caller: str, external_id: str | None) -> bool:
+    """The trust rule (module docstring) for one parsed or JSON trust policy."""
+    if isinstance(policy_document, str):
+        text = policy_document
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            doc = json.loads(unquote(text))
+    else:
+        doc = policy_document or {}
+    context = {
+        "aws:principalarn": caller,
+        "aws:principalaccount": caller_account,
+    }
+    if external_id is not None:
+        context["sts:externalid"] = external_id
+    allowed = False
+    for st in _as_list(doc.get("Statement")):
+        if not isinstance(st, dict):
+            continue
+        actions = [str(a).lower() for a in _as_list(st.get("Action"))]
+        if not any(fnmatch.fnmatchcase("sts:assumerole", a) for a in actions):
+            continue
+        principal = st.get("Principal")
+        if principal == "*":
+            covered = True
+        elif isinstance(principal, dict):
+            covered = any(principal_covers(str(v), caller_account, caller) for v in _as_list(principal.get("AWS")))
+        else:
+            covered = False
+        if not covered or not _conditions_hold(st.get("Condition"), context):
+            continue
+        if str(st.get("Effect", "")).lower() == "deny":
+            return False
+        allowed = True
+    return allowed
+
+
+def find_role(role_arn: str):
+    """The IAM role an ARN names, or None (its account has no such role)."""
+    m = _ROLE_ARN.match(role_arn or "")
+    if not m:
+        return None
+    partition, account = m.group(1), m.group(2)
+    from moto.iam.models import iam_backends
+
+    if account not in list(iam_backends.keys()):
+        return None
+    backend = iam_backends[account][partition]
+    for role in list(backend.roles.values()):
+        if role.arn == role_arn:
+            return role
+    return None
+
+
+def assume_role_problem(role_arn: str, caller_account: str, caller: str, external_id: str | None) -> str | None:
+    """None when the caller may assume the role, else the AccessDenied message."""
+    m = _ROLE_ARN.match(role_arn or "")
+    if m and m.group(4) == ORGANIZATION_ACCESS_ROLE:
+        return None
+    denied = (
+        f"User: {shown_principal(caller)} is not authorized to perform: sts:AssumeRole "
+        f"on resource: {role_arn}"
+    )
+    role = find_role(role_arn)
+    if role is None:
+        return denied
+    if not trust_allows(role.assume_role_policy_document, caller_account, caller, external_id):
+        return denied
+    return None
+
+
+def _access_denied(message: str):
+    """STS's AccessDenied: HTTP 403, code AccessDenied, a Sender fault."""
+    from moto.core.exceptions import _RESTError
+
+    class AccessDenied(_RESTError):
+        code = 403
+
+    err = AccessDenied("AccessDenied", message)
+    # STS (awsQuery) errors are <ErrorResponse><Error>...</Error><RequestId/>, which
+    # every SDK parses (moto's generic body nests <Errors><Error>, which the Rust SDK
+    # does not read).
+    from xml.sax.saxutils import escape
+    import uuid
+
+    err.description = (
+        '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
+        f"<Error><Type>Sender</Type><Code>AccessDenied</Code><Message>{escape(message)}</Message></Error>"
+        f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+    )
+    return err
+
+
+def _wrap_assume_role(prev):
+    def assume_role(self):
+        """STS AssumeRole under the trust rule (module docstring)."""
+        role_arn = self._get_param("RoleArn")
+        external_id = self._get_param("ExternalId")
+        caller_account = self.current_account
+        caller = caller_principal(caller_account, getattr(self, "access_key", None) or self.get_access_key())
+        problem = assume_role_problem(role_arn, caller_account, caller, external_id)
+        if problem:
+            raise _access_denied(problem)
+        return prev(self)
+
+    assume_role._ferry_trust = True
+    return assume_role
+
+
+def install() -> None:
+    """Apply the trust rule to moto (idempotent)."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    from moto.sts.responses import TokenResponse
+
+    TokenResponse.assume_role = _wrap_assume_role(TokenResponse.assume_role)
