@@ -15,6 +15,8 @@ pub struct Clients {
     pub kms: aws_sdk_kms::Client,
     pub sts: aws_sdk_sts::Client,
     config: aws_config::SdkConfig,
+    /// Tests only: what [`Clients::assume`] returns after its (mocked) AssumeRole call.
+    assumed: Option<Box<Clients>>,
 }
 
 impl Clients {
@@ -38,6 +40,7 @@ impl Clients {
             kms: aws_sdk_kms::Client::new(config),
             sts: aws_sdk_sts::Client::new(config),
             config: config.clone(),
+            assumed: None,
         }
     }
 
@@ -55,7 +58,15 @@ impl Clients {
             kms,
             sts,
             config,
+            assumed: None,
         }
+    }
+
+    /// Tests: the clients [`Clients::assume`] hands out (e.g. aws-smithy-mocks clients of
+    /// the target account) once its AssumeRole call, mocked on `self.sts`, succeeded.
+    pub fn with_assumed(mut self, target: Clients) -> Clients {
+        self.assumed = Some(Box::new(target));
+        self
     }
 
     /// The region these clients call.
@@ -97,6 +108,9 @@ impl Clients {
                 format!("AssumeRole {role_arn}: no credentials"),
             )
         })?;
+        if let Some(target) = &self.assumed {
+            return Ok((**target).clone());
+        }
         let credentials = aws_sdk_sts::config::Credentials::new(
             c.access_key_id(),
             c.secret_access_key(),

@@ -2,7 +2,9 @@
 //! whose `main` calls [`runtime::serve`] with one step function from here.
 
 pub mod aws;
+pub mod copy;
 pub mod migrate;
 pub mod runtime;
+pub mod share;
 
 pub use aws::Clients;

@@ -2,6 +2,9 @@
 //! `make local-up` (its `.local/world.json`), build realistic sources, run a state machine
 //! and read what AWS looks like afterwards.
 
+pub mod accounts;
+pub mod targets;
+
 use aws_sdk_ec2::types as ec2t;
 use serde_json::Value;
 use std::collections::BTreeMap;

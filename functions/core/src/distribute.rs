@@ -1,0 +1,438 @@
+//! The `distribute-image` workflow's pure side: share an image once, then copy it into
+//! many target accounts (one nested copy-image execution per target, at most
+//! [`MAX_CONCURRENT_COPIES`] at a time), and report each target's outcome.
+
+use crate::copy::CopyRequest;
+use crate::errors::{ErrorName, FerryError};
+use crate::io::CaughtError;
+use crate::names::{self, ExecutionContext};
+use crate::rules;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+
+pub const WORKFLOW_DISTRIBUTE_IMAGE: &str = "distribute-image";
+
+/// Rule 8: "Concurrent snapshot copies per destination Region" is 20 (not adjustable).
+/// The Map runs at most this many copy-image executions at once; each has at most one
+/// CopyImage in flight, so no destination region (of any account) sees more than 20.
+pub const MAX_CONCURRENT_COPIES: u32 = 20;
+
+/// One execution's history holds at most 25,000 events; a target costs about 10 in the
+/// parent (Map iteration, nested .sync task, result). Far below that, and a readable
+/// report.
+pub const MAX_TARGETS: usize = 500;
+
+/// Step Functions execution names: 1-80 characters.
+pub const MAX_EXECUTION_NAME: usize = 80;
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawTarget {
+    account_id: String,
+    role_arn: String,
+    external_id: String,
+    kms_key_id: String,
+    #[serde(default)]
+    region: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawDistribute {
+    share: Value,
+    targets: Vec<RawTarget>,
+    #[serde(default)]
+    fail_fast: Option<bool>,
+}
+
+/// One target, ready for the Map: its nested execution's name and copy-image request
+/// (every field present, `share` filled in by the state machine after the share).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetItem {
+    pub account_id: String,
+    pub region: String,
+    pub execution_name: String,
+    pub copy: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DistributePlan {
+    pub image_id: String,
+    pub hub_region: String,
+    /// The share-image request, with `accountIds` filled from the targets when absent.
+    pub share: Value,
+    pub share_execution_name: String,
+    pub fail_fast: bool,
+    pub targets: Vec<TargetItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DistributePreflightInput {
+    pub request: Value,
+    pub context: ExecutionContext,
+}
+
+/// The region of an execution ARN (`arn:aws:states:<region>:<account>:execution:...`).
+pub fn execution_region(execution_arn: &str) -> Option<String> {
+    let parts: Vec<&str> = execution_arn.split(':').collect();
+    (parts.len() > 4 && !parts[3].is_empty()).then(|| parts[3].to_string())
+}
+
+/// A nested execution's name: `<parent, shortened>-<hash of the parent>-<suffix>`, within
+/// 80 characters, deterministic (a retried StartExecution finds the running child).
+pub fn child_execution_name(parent: &ExecutionContext, suffix: &str) -> String {
+    let token = names::client_token(&parent.execution_arn, "child");
+    let hash = &token["ferry-".len().."ferry-".len() + 8];
+    let room = MAX_EXECUTION_NAME.saturating_sub(suffix.len() + hash.len() + 2);
+    let prefix: String = parent.execution_name.chars().take(room).collect();
+    format!("{prefix}-{hash}-{suffix}")
+}
+
+impl DistributePlan {
+    /// Parses a distribute-image request: the share section, the targets (each checked
+    /// as copy-image would check it, no account+region twice), `failFast`.
+    pub fn parse(
+        value: &Value,
+        execution: &ExecutionContext,
+    ) -> Result<DistributePlan, FerryError> {
+        if !value.is_object() {
+            return Err(FerryError::invalid_input(
+                "the request must be a JSON object with share and targets",
+            ));
+        }
+        let raw: RawDistribute = serde_json::from_value(value.clone())
+            .map_err(|e| FerryError::invalid_input(format!("request: {e}")))?;
+        let hub_region = execution_region(&execution.execution_arn).ok_or_else(|| {
+            FerryError::invalid_input(format!(
+                "context: {:?} is not an execution ARN",
+                execution.execution_arn
+            ))
+        })?;
+        let Some(share) = raw.share.as_object() else {
+            return Err(FerryError::invalid_input(
+                "share: must be the share-image request (an object with imageId)",
+            ));
+        };
+        let image_id = share
+            .get("imageId")
+            .and_then(Value::as_str)
+            .ok_or_else(|| FerryError::invalid_input("share.imageId: required"))?
+            .to_string();
+        rules::check_resource_id("share.imageId", "ami", &image_id)?;
+        if raw.targets.is_empty() {
+            return Err(FerryError::invalid_input(
+                "targets: give at least one target",
+            ));
+        }
+        if raw.targets.len() > MAX_TARGETS {
+            return Err(FerryError::invalid_input(format!(
+                "targets: at most {MAX_TARGETS} per execution (got {})",
+                raw.targets.len()
+            )));
+        }
+        let mut seen = BTreeSet::new();
+        let mut targets = Vec::new();
+        for (i, t) in raw.targets.into_iter().enumerate() {
+            let region = t.region.clone().unwrap_or_else(|| hub_region.clone());
+            let copy = json!({
+                "sourceImageId": image_id,
+                "sourceRegion": hub_region,
+                "targetAccountId": t.account_id,
+                "targetRoleArn": t.role_arn,
+                "externalId": t.external_id,
+                "targetKmsKeyId": t.kms_key_id,
+                "targetRegion": region,
+                "name": t.name,
+                "copyTags": true,
+                "revokeAfterCopy": true,
+                "share": null,
+            });
+            CopyRequest::parse(&copy)
+                .map_err(|e| FerryError::invalid_input(format!("targets[{i}]: {}", e.message)))?;
+            if !seen.insert((t.account_id.clone(), region.clone())) {
+                return Err(FerryError::invalid_input(format!(
+                    "targets[{i}]: account {} in {region} is listed twice",
+                    t.account_id
+                )));
+            }
+            targets.push(TargetItem {
+                execution_name: child_execution_name(
+                    execution,
+                    &format!("copy-{}-{region}", t.account_id),
+                ),
+                account_id: t.account_id,
+                region,
+                copy,
+            });
+        }
+        let accounts: Vec<String> = {
+            let mut a: Vec<String> = targets.iter().map(|t| t.account_id.clone()).collect();
+            a.sort();
+            a.dedup();
+            a
+        };
+        let mut share = share.clone();
+        match share.get("accountIds") {
+            None | Some(Value::Null) => {
+                share.insert("accountIds".into(), json!(accounts));
+            }
+            Some(Value::Array(given)) => {
+                let missing: Vec<&String> = accounts
+                    .iter()
+                    .filter(|a| !given.iter().any(|g| g.as_str() == Some(a.as_str())))
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(FerryError::invalid_input(format!(
+                        "share.accountIds: must include every target account (missing {missing:?}), or be left out"
+                    )));
+                }
+            }
+            Some(_) => {
+                return Err(FerryError::invalid_input(
+                    "share.accountIds: must be a list of account ids",
+                ))
+            }
+        }
+        Ok(DistributePlan {
+            image_id,
+            share_execution_name: child_execution_name(execution, "share"),
+            hub_region,
+            share: Value::Object(share),
+            fail_fast: raw.fail_fast.unwrap_or(false),
+            targets,
+        })
+    }
+}
+
+/// A target whose copy failed, as the Map's Catch hands it over.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetFailedInput {
+    pub target: TargetItem,
+    #[serde(default)]
+    pub error: Option<CaughtError>,
+}
+
+/// One target's line in the distribute-image output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetResult {
+    pub account_id: String,
+    pub region: String,
+    /// `SUCCEEDED` or `FAILED`.
+    pub status: String,
+    pub execution_name: String,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+}
+
+/// The failed target's report: a nested execution that failed comes back as
+/// `States.TaskFailed` whose Cause is the child's DescribeExecution as JSON; its own
+/// Error and Cause (e.g. `Ferry.TargetAccessDenied`) are what the operator needs.
+pub fn target_failed(input: &TargetFailedInput) -> TargetResult {
+    let caught = input.error.clone().unwrap_or_default();
+    let (error, cause) = match serde_json::from_str::<Value>(&caught.cause) {
+        Ok(Value::Object(child)) => {
+            let field = |a: &str, b: &str| {
+                child
+                    .get(a)
+                    .or_else(|| child.get(b))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            };
+            match field("Error", "error") {
+                Some(e) => (e, field("Cause", "cause").unwrap_or_default()),
+                None => (caught.error.clone(), caught.cause.clone()),
+            }
+        }
+        _ => (caught.error.clone(), caught.cause.clone()),
+    };
+    TargetResult {
+        account_id: input.target.account_id.clone(),
+        region: input.target.region.clone(),
+        status: "FAILED".to_string(),
+        execution_name: input.target.execution_name.clone(),
+        error: Some(if error.is_empty() {
+            ErrorName::AwsError.as_str().to_string()
+        } else {
+            error
+        }),
+        cause: Some(cause),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(name: &str) -> ExecutionContext {
+        ExecutionContext {
+            execution_arn: format!(
+                "arn:aws:states:us-east-1:111122223333:execution:ferry-distribute-image:{name}"
+            ),
+            execution_name: name.to_string(),
+            ..Default::default()
+        }
+    }
+
+    fn target(account: &str) -> Value {
+        json!({
+            "accountId": account,
+            "roleArn": format!("arn:aws:iam::{account}:role/ferry/ferry-target"),
+            "externalId": "ferry-ext",
+            "kmsKeyId": "alias/ferry-copies",
+        })
+    }
+
+    fn request(targets: Vec<Value>) -> Value {
+        json!({"share": {"imageId": "ami-0123456789abcdef0"}, "targets": targets})
+    }
+
+    fn refused(v: Value) -> FerryError {
+        let e = DistributePlan::parse(&v, &ctx("d-1")).unwrap_err();
+        assert_eq!(e.name, ErrorName::InvalidInput, "{e}");
+        e
+    }
+
+    #[test]
+    fn targets_become_copy_requests_with_defaults() {
+        let mut t2 = target("555566667777");
+        t2["region"] = json!("eu-west-1");
+        t2["name"] = json!("golden");
+        let p =
+            DistributePlan::parse(&request(vec![target("222233334444"), t2]), &ctx("d-1")).unwrap();
+        assert!(!p.fail_fast);
+        assert_eq!(p.hub_region, "us-east-1");
+        assert_eq!(p.image_id, "ami-0123456789abcdef0");
+        assert_eq!(
+            p.share["accountIds"],
+            json!(["222233334444", "555566667777"])
+        );
+        assert_eq!(p.targets[0].region, "us-east-1");
+        assert_eq!(p.targets[1].region, "eu-west-1");
+        let c = &p.targets[1].copy;
+        assert_eq!(c["sourceRegion"], "us-east-1");
+        assert_eq!(c["targetRegion"], "eu-west-1");
+        assert_eq!(c["name"], "golden");
+        assert_eq!(p.targets[0].copy["name"], Value::Null);
+        // every copy request is one copy-image accepts
+        for t in &p.targets {
+            CopyRequest::parse(&t.copy).unwrap();
+            assert!(t.execution_name.len() <= MAX_EXECUTION_NAME);
+        }
+        assert_ne!(p.targets[0].execution_name, p.targets[1].execution_name);
+        assert!(p.share_execution_name.ends_with("-share"));
+    }
+
+    #[test]
+    fn bad_targets_are_refused_before_anything_runs() {
+        refused(request(vec![]));
+        let e = refused(request(vec![target("2222")]));
+        assert!(e.message.contains("targets[0]"), "{e}");
+        let mut t = target("222233334444");
+        t["roleArn"] = json!("arn:aws:iam::999988887777:role/x");
+        refused(request(vec![t]));
+        let mut t = target("222233334444");
+        t["extra"] = json!(1);
+        refused(request(vec![t]));
+        let e = refused(request(vec![
+            target("222233334444"),
+            target("222233334444"),
+        ]));
+        assert!(e.message.contains("twice"), "{e}");
+        refused(
+            json!({"share": {"imageId": "i-0123456789abcdef0"}, "targets": [target("222233334444")]}),
+        );
+        refused(json!({"share": "ami-0123456789abcdef0", "targets": [target("222233334444")]}));
+        refused(
+            json!({"share": {"imageId": "ami-0123456789abcdef0", "accountIds": ["555566667777"]},
+                       "targets": [target("222233334444")]}),
+        );
+        refused(json!({"targets": [target("222233334444")]}));
+        let mut v = request(vec![target("222233334444")]);
+        v["failFast"] = json!("yes");
+        refused(v);
+    }
+
+    #[test]
+    fn given_share_accounts_are_kept() {
+        let v = json!({"share": {"imageId": "ami-0123456789abcdef0", "accountIds": ["222233334444", "999988887777"]},
+                       "targets": [target("222233334444")], "failFast": true});
+        let p = DistributePlan::parse(&v, &ctx("d-1")).unwrap();
+        assert!(p.fail_fast);
+        assert_eq!(
+            p.share["accountIds"],
+            json!(["222233334444", "999988887777"])
+        );
+    }
+
+    #[test]
+    fn child_names_fit_and_are_deterministic() {
+        let long = ctx(&"n".repeat(80));
+        let a = child_execution_name(&long, "copy-222233334444-ap-southeast-5");
+        assert!(a.len() <= MAX_EXECUTION_NAME, "{a}");
+        assert_eq!(
+            a,
+            child_execution_name(&long, "copy-222233334444-ap-southeast-5")
+        );
+        assert_ne!(
+            child_execution_name(&ctx("a"), "share"),
+            child_execution_name(&ctx("b"), "share")
+        );
+        assert!(child_execution_name(&ctx("d-1"), "share").starts_with("d-1-"));
+    }
+
+    #[test]
+    fn a_failed_child_reports_its_own_error() {
+        let p = DistributePlan::parse(&request(vec![target("222233334444")]), &ctx("d-1")).unwrap();
+        let child = json!({"ExecutionArn": "arn:...", "Status": "FAILED",
+                           "Error": "Ferry.TargetAccessDenied", "Cause": "AssumeRole: AccessDenied: User: ..."});
+        let r = target_failed(&TargetFailedInput {
+            target: p.targets[0].clone(),
+            error: Some(CaughtError {
+                error: "States.TaskFailed".into(),
+                cause: child.to_string(),
+            }),
+        });
+        assert_eq!(r.status, "FAILED");
+        assert_eq!(r.account_id, "222233334444");
+        assert_eq!(r.error.as_deref(), Some("Ferry.TargetAccessDenied"));
+        assert!(r.cause.unwrap().contains("AccessDenied"));
+        // lowercase keys (some SDK renderings), and a non-JSON cause
+        let r = target_failed(&TargetFailedInput {
+            target: p.targets[0].clone(),
+            error: Some(CaughtError {
+                error: "States.TaskFailed".into(),
+                cause: json!({"error": "Ferry.ImageFailed", "cause": "failed"}).to_string(),
+            }),
+        });
+        assert_eq!(r.error.as_deref(), Some("Ferry.ImageFailed"));
+        let r = target_failed(&TargetFailedInput {
+            target: p.targets[0].clone(),
+            error: Some(CaughtError {
+                error: "StepFunctions.ExecutionLimitExceededException".into(),
+                cause: "too many".into(),
+            }),
+        });
+        assert_eq!(
+            r.error.as_deref(),
+            Some("StepFunctions.ExecutionLimitExceededException")
+        );
+        assert_eq!(r.cause.as_deref(), Some("too many"));
+    }
+
+    #[test]
+    fn execution_regions() {
+        assert_eq!(
+            execution_region(&ctx("x").execution_arn).as_deref(),
+            Some("us-east-1")
+        );
+        assert_eq!(execution_region("nope"), None);
+    }
+}

@@ -1,0 +1,75 @@
+//! The copy-image and distribute-image state machines against ferry-core's rules: the
+//! copy is polled with production intervals, every state after the copy was requested
+//! rolls back, and distribute-image never runs more than 20 copies at a time (rule 8).
+
+use ferry_core::distribute::MAX_CONCURRENT_COPIES;
+use ferry_core::ErrorName;
+use serde_json::Value;
+
+fn machine(file: &str) -> Value {
+    let path = format!("{}/../../statemachines/{file}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn retrier<'a>(state: &'a Value, error: &str) -> Option<&'a Value> {
+    state["Retry"].as_array()?.iter().find(|r| {
+        r["ErrorEquals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e == error)
+    })
+}
+
+#[test]
+fn copy_image_polls_for_hours_and_rolls_back_after_the_copy_was_requested() {
+    let m = machine("copy-image.asl.json");
+    let s = &m["States"];
+    let wait = retrier(&s["WaitCopy"], ErrorName::ImageNotReady.as_str()).expect("WaitCopy polls");
+    assert!(wait["MaxDelaySeconds"].as_u64().unwrap() >= 600);
+    assert!(wait["MaxAttempts"].as_u64().unwrap() >= 100);
+    assert_eq!(wait["JitterStrategy"], "FULL");
+    for state in ["StartCopy", "WaitCopy", "RevokeShare"] {
+        assert_eq!(s[state]["Catch"][0]["Next"], "Rollback", "{state}");
+        assert_eq!(
+            s[state]["Catch"][0]["ErrorEquals"][0], "States.ALL",
+            "{state}"
+        );
+    }
+    assert!(
+        s["Preflight"].get("Catch").is_none(),
+        "nothing to roll back at preflight"
+    );
+    assert_eq!(s["RevokeShare"]["Resource"], "${RevokeShareFunctionArn}");
+    assert_eq!(s["CopyFailed"]["ErrorPath"], "$.error.Error");
+    assert_eq!(s["CopyFailed"]["CausePath"], "$.error.Cause");
+    assert!(retrier(&s["Rollback"], ErrorName::ImageNotReady.as_str()).is_some());
+}
+
+#[test]
+fn distribute_image_runs_at_most_20_nested_copies_and_catches_each() {
+    let m = machine("distribute-image.asl.json");
+    let map = &m["States"]["CopyToTargets"];
+    assert_eq!(map["Type"], "Map");
+    let max = map["MaxConcurrency"].as_u64().unwrap();
+    assert!((1..=20).contains(&max), "MaxConcurrency {max}");
+    assert_eq!(max, u64::from(MAX_CONCURRENT_COPIES));
+    let copy = &map["ItemProcessor"]["States"]["CopyToTarget"];
+    assert_eq!(
+        copy["Resource"],
+        "arn:aws:states:::states:startExecution.sync:2"
+    );
+    assert_eq!(
+        copy["Parameters"]["StateMachineArn"],
+        "${CopyImageStateMachineArn}"
+    );
+    assert_eq!(copy["Catch"][0]["ErrorEquals"][0], "States.ALL");
+    assert_eq!(copy["Catch"][0]["Next"], "TargetFailed");
+    // A failed child must not be started again under the same name.
+    assert!(retrier(copy, "States.TaskFailed").is_none());
+    assert!(retrier(copy, "States.ALL").is_none());
+    assert_eq!(
+        m["States"]["Share"]["Resource"],
+        "arn:aws:states:::states:startExecution.sync:2"
+    );
+}

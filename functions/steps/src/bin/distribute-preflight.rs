@@ -1,0 +1,7 @@
+//! Lambda for the `Preflight` state of distribute-image: see `ferry_steps::copy::distribute`.
+use ferry_steps::{copy::distribute, runtime::serve};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    serve(distribute::preflight).await
+}

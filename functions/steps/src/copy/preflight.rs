@@ -1,0 +1,52 @@
+//! State `Preflight` of copy-image: parse the request strictly (refusals before any AWS
+//! call), then, as the target account, check that it sees the source image (rule 3:
+//! shared with it), that the image has no product codes (rule 7) and is available, and
+//! that the copy's name is free. Outputs the plan: names, ClientToken, tags, revoke payload.
+
+use super::target;
+use crate::aws::{tag_map, Clients};
+use ferry_core::copy::{self, CopyPlanInput, CopyPreflightInput, CopyRequest};
+use ferry_core::{ErrorName, FerryError};
+
+pub async fn handle(
+    clients: Clients,
+    input: CopyPreflightInput,
+) -> Result<CopyPlanInput, FerryError> {
+    let request = CopyRequest::parse(&input.request)?;
+    // A provisional plan: the session name and copy name do not depend on the owner.
+    let provisional = copy::plan(request.clone(), input.context.clone(), "")?;
+    let source_side = target::assume(&clients, &provisional, &request.source_region).await?;
+
+    let id = &request.source_image_id;
+    let image = target::image(&source_side.ec2, id).await?.ok_or_else(|| {
+        copy::image_not_visible(id, &request.source_region, &request.target_account_id)
+    })?;
+    let codes: Vec<String> = image
+        .product_codes()
+        .iter()
+        .filter_map(|p| p.product_code_id().map(str::to_string))
+        .collect();
+    copy::check_no_product_codes(id, &codes)?;
+    copy::check_source_available(id, &target::image_state(&image))?;
+    let owner = image.owner_id().unwrap_or_default().to_string();
+    if owner.is_empty() {
+        return Err(FerryError::new(
+            ErrorName::AwsError,
+            format!("DescribeImages: {id} has no OwnerId"),
+        ));
+    }
+    tracing::info!(image = %id, owner = %owner, tags = ?tag_map(image.tags()), "source visible to the target");
+
+    let plan = copy::plan(request, input.context, &owner)?;
+    let target_side = if plan.request.target_region == plan.request.source_region {
+        source_side
+    } else {
+        target::assume(&clients, &plan, &plan.request.target_region).await?
+    };
+    for existing in target::own_copies(&target_side.ec2, &plan).await? {
+        if existing.name() == Some(plan.copy_name.as_str()) {
+            target::ours_or_conflict(&existing, &plan)?;
+        }
+    }
+    Ok(CopyPlanInput { plan })
+}

@@ -1,0 +1,53 @@
+//! State `WaitCopy`: one DescribeImages per attempt as the target. `pending` raises
+//! `Ferry.ImageNotReady`, which the state's Retry turns into a backed-off poll (rule 16;
+//! copies of big images take hours); `failed` raises `Ferry.ImageFailed` with the
+//! StateReason (e.g. the target's key could not be used). When available, reports the
+//! copy's snapshots and the KMS key they are under.
+
+use super::target;
+use crate::aws::{aws_error, Clients};
+use ferry_core::copy::{CopyImageInput, CopyRef};
+use ferry_core::rules::{self, ImagePoll};
+use ferry_core::{ErrorName, FerryError};
+
+pub async fn handle(clients: Clients, input: CopyImageInput) -> Result<CopyRef, FerryError> {
+    let plan = &input.plan;
+    let target = target::assume(&clients, plan, &plan.request.target_region).await?;
+    let id = &input.copy.image_id;
+    let image = target::image(&target.ec2, id).await?.ok_or_else(|| {
+        FerryError::new(
+            ErrorName::ImageFailed,
+            format!(
+                "copy {id} no longer exists in account {}",
+                plan.request.target_account_id
+            ),
+        )
+    })?;
+    let state = target::image_state(&image);
+    let reason = image.state_reason().and_then(|r| r.message());
+    match rules::image_poll(id, &state, reason)? {
+        ImagePoll::NotReady => Err(rules::image_not_ready(id, &state)),
+        ImagePoll::Available => {
+            let mut copy = target::copy_ref(&image);
+            if !copy.snapshot_ids.is_empty() {
+                let snaps = target
+                    .ec2
+                    .describe_snapshots()
+                    .owner_ids("self")
+                    .set_snapshot_ids(Some(copy.snapshot_ids.clone()))
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("DescribeSnapshots", e))?;
+                let mut keys: Vec<String> = snaps
+                    .snapshots()
+                    .iter()
+                    .filter_map(|s| s.kms_key_id().map(str::to_string))
+                    .collect();
+                keys.sort();
+                keys.dedup();
+                copy.kms_key_ids = keys;
+            }
+            Ok(copy)
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! State `Cleanup` of share-image: after a failure past Preflight, deregister the
+//! re-encrypted copy this execution made (found by its `ferry:execution` and
+//! `ferry:workflow` tags, so a copy whose CopyImage call timed out is found too) and
+//! delete its snapshots. Nothing else is touched; without a planned copy it makes no call.
+
+use crate::aws::{aws_error, error_code, filter, Clients};
+use ferry_core::names::{TAG_EXECUTION, TAG_WORKFLOW};
+use ferry_core::share::{ShareCleanupInput, ShareCleanupOutput, WORKFLOW_SHARE_IMAGE};
+use ferry_core::FerryError;
+
+pub async fn handle(
+    clients: Clients,
+    input: ShareCleanupInput,
+) -> Result<ShareCleanupOutput, FerryError> {
+    let plan = &input.plan;
+    let mut out = ShareCleanupOutput::default();
+    if plan.reencrypt.is_none() {
+        return Ok(out);
+    }
+    let ec2 = &clients.ec2;
+    let execution = &plan.execution.execution_arn;
+    let mine = || {
+        [
+            filter(&format!("tag:{TAG_EXECUTION}"), execution),
+            filter(&format!("tag:{TAG_WORKFLOW}"), WORKFLOW_SHARE_IMAGE),
+        ]
+    };
+    let images = ec2
+        .describe_images()
+        .owners("self")
+        .set_filters(Some(mine().to_vec()))
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeImages", e))?;
+    for image in images.images() {
+        let Some(id) = image.image_id() else { continue };
+        match ec2.deregister_image().image_id(id).send().await {
+            Ok(_) => out.deregistered_images.push(id.to_string()),
+            Err(e)
+                if matches!(
+                    error_code(&e),
+                    Some("InvalidAMIID.NotFound" | "InvalidAMIID.Unavailable")
+                ) => {}
+            Err(e) => return Err(aws_error("DeregisterImage", e)),
+        }
+    }
+    let snapshots = ec2
+        .describe_snapshots()
+        .owner_ids("self")
+        .set_filters(Some(mine().to_vec()))
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeSnapshots", e))?;
+    for snapshot in snapshots.snapshots() {
+        let Some(id) = snapshot.snapshot_id() else {
+            continue;
+        };
+        match ec2.delete_snapshot().snapshot_id(id).send().await {
+            Ok(_) => out.deleted_snapshots.push(id.to_string()),
+            Err(e) if error_code(&e) == Some("InvalidSnapshot.NotFound") => {}
+            Err(e) => return Err(aws_error("DeleteSnapshot", e)),
+        }
+    }
+    tracing::info!(images = ?out.deregistered_images, snapshots = ?out.deleted_snapshots, "removed this execution's copy");
+    Ok(out)
+}

@@ -1,0 +1,298 @@
+//! `revoke-share` (one state, also called as a Task by copy-image): remove what a share
+//! granted. Input `{"record": <ShareRecord>}` removes exactly that record;
+//! `{"imageId", "accountIds", "organizationArns"?, "organizationalUnitArns"?}` removes
+//! those targets' launch permissions and snapshot createVolumePermissions, and the
+//! ferry-made grants for those accounts found with ListGrants on each snapshot key.
+//! Idempotent: what is already gone is fine and not listed in the output, which says
+//! exactly what was removed.
+
+use super::read;
+use crate::aws::{aws_error, error_code, Clients};
+use aws_sdk_ec2::types::{
+    CreateVolumePermission, CreateVolumePermissionModifications, LaunchPermissionModifications,
+    SnapshotAttributeName,
+};
+use ferry_core::share::{
+    is_share_grant, GrantRecord, LaunchPermission, RevokeRequest, RevokeResult, ShareRecord,
+    ShareTargets, SnapshotPermission,
+};
+use ferry_core::FerryError;
+
+pub async fn handle(
+    clients: Clients,
+    input: serde_json::Value,
+) -> Result<RevokeResult, FerryError> {
+    match RevokeRequest::parse(&input)? {
+        RevokeRequest::Record(record) => revoke_record(&clients, record).await,
+        RevokeRequest::Image { image_id, targets } => {
+            revoke_for_targets(&clients, &image_id, &targets).await
+        }
+    }
+}
+
+async fn revoke_record(clients: &Clients, record: ShareRecord) -> Result<RevokeResult, FerryError> {
+    if let Some(region) = clients.region() {
+        if region != record.region {
+            return Err(FerryError::invalid_input(format!(
+                "record.region: the share was made in {}, this function runs in {region}",
+                record.region
+            )));
+        }
+    }
+    let ec2 = &clients.ec2;
+    let mut warnings = Vec::new();
+    let mut removed = empty_like(&record);
+    match read::own_image(ec2, &record.image_id).await? {
+        Some(_) => {
+            let current = read::launch_permissions(ec2, &record.image_id).await?;
+            let wanted: Vec<LaunchPermission> = record
+                .launch_permissions
+                .iter()
+                .filter(|lp| current.contains(lp))
+                .cloned()
+                .collect();
+            removed.launch_permissions =
+                remove_launch_permissions(clients, &record.image_id, wanted).await?;
+        }
+        None => warnings.push(format!(
+            "{} no longer exists in this account: no launch permission to remove",
+            record.image_id
+        )),
+    }
+    let mut snapshot_ids: Vec<&str> = Vec::new();
+    for p in &record.snapshot_permissions {
+        if !snapshot_ids.contains(&p.snapshot_id.as_str()) {
+            snapshot_ids.push(&p.snapshot_id);
+        }
+    }
+    for snapshot_id in snapshot_ids {
+        let users: Vec<String> = record
+            .snapshot_permissions
+            .iter()
+            .filter(|p| p.snapshot_id == snapshot_id)
+            .map(|p| p.user_id.clone())
+            .collect();
+        removed
+            .snapshot_permissions
+            .extend(remove_snapshot_permissions(clients, snapshot_id, &users).await?);
+    }
+    for grant in &record.grants {
+        if revoke_grant(clients, &grant.key_arn, &grant.grant_id).await? {
+            removed.grants.push(grant.clone());
+        }
+    }
+    Ok(RevokeResult { removed, warnings })
+}
+
+async fn revoke_for_targets(
+    clients: &Clients,
+    image_id: &str,
+    targets: &ShareTargets,
+) -> Result<RevokeResult, FerryError> {
+    let ec2 = &clients.ec2;
+    let Some(image) = read::own_image(ec2, image_id).await? else {
+        return Ok(RevokeResult {
+            removed: ShareRecord {
+                image_id: image_id.to_string(),
+                region: clients.region().unwrap_or_default(),
+                owner_account_id: String::new(),
+                source_image_id: None,
+                launch_permissions: vec![],
+                snapshot_permissions: vec![],
+                grants: vec![],
+                key_policy_needed: None,
+            },
+            warnings: vec![format!(
+                "{image_id} does not exist in this account: nothing to revoke"
+            )],
+        });
+    };
+    let mut removed = ShareRecord {
+        image_id: image_id.to_string(),
+        region: clients.region().unwrap_or_default(),
+        owner_account_id: image.owner_id().unwrap_or_default().to_string(),
+        source_image_id: None,
+        launch_permissions: vec![],
+        snapshot_permissions: vec![],
+        grants: vec![],
+        key_policy_needed: None,
+    };
+    let current = read::launch_permissions(ec2, image_id).await?;
+    let wanted: Vec<LaunchPermission> = targets
+        .launch_permissions()
+        .into_iter()
+        .filter(|lp| current.contains(lp))
+        .collect();
+    removed.launch_permissions = remove_launch_permissions(clients, image_id, wanted).await?;
+
+    let snapshots = read::snapshots(ec2, &read::image_snapshot_ids(&image)).await?;
+    if !targets.account_ids.is_empty() {
+        for s in &snapshots {
+            removed.snapshot_permissions.extend(
+                remove_snapshot_permissions(clients, &s.snapshot_id, &targets.account_ids).await?,
+            );
+        }
+    }
+    let mut keys: Vec<String> = Vec::new();
+    for s in snapshots.iter().filter(|s| s.encrypted) {
+        if let Some(k) = &s.kms_key_id {
+            if !keys.contains(k) {
+                keys.push(k.clone());
+            }
+        }
+    }
+    for key in &keys {
+        for grant in ferry_grants(clients, key, image_id, &targets.account_ids).await? {
+            if revoke_grant(clients, &grant.key_arn, &grant.grant_id).await? {
+                removed.grants.push(grant);
+            }
+        }
+    }
+    Ok(RevokeResult {
+        removed,
+        warnings: vec![],
+    })
+}
+
+fn empty_like(record: &ShareRecord) -> ShareRecord {
+    ShareRecord {
+        launch_permissions: vec![],
+        snapshot_permissions: vec![],
+        grants: vec![],
+        key_policy_needed: None,
+        ..record.clone()
+    }
+}
+
+/// ModifyImageAttribute Remove; a vanished image means nothing left to remove.
+async fn remove_launch_permissions(
+    clients: &Clients,
+    image_id: &str,
+    permissions: Vec<LaunchPermission>,
+) -> Result<Vec<LaunchPermission>, FerryError> {
+    if permissions.is_empty() {
+        return Ok(permissions);
+    }
+    let mut remove = LaunchPermissionModifications::builder();
+    for lp in &permissions {
+        remove = remove.remove(read::to_sdk(lp));
+    }
+    match clients
+        .ec2
+        .modify_image_attribute()
+        .image_id(image_id)
+        .launch_permission(remove.build())
+        .send()
+        .await
+    {
+        Ok(_) => Ok(permissions),
+        Err(e)
+            if matches!(
+                error_code(&e),
+                Some("InvalidAMIID.NotFound" | "InvalidAMIID.Unavailable")
+            ) =>
+        {
+            Ok(Vec::new())
+        }
+        Err(e) => Err(aws_error("ModifyImageAttribute(launchPermission)", e)),
+    }
+}
+
+/// Removes those of `users` that have createVolumePermission on the snapshot.
+async fn remove_snapshot_permissions(
+    clients: &Clients,
+    snapshot_id: &str,
+    users: &[String],
+) -> Result<Vec<SnapshotPermission>, FerryError> {
+    let Some(current) = read::create_volume_user_ids(&clients.ec2, snapshot_id).await? else {
+        return Ok(Vec::new());
+    };
+    let present: Vec<&String> = users.iter().filter(|u| current.contains(u)).collect();
+    if present.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut remove = CreateVolumePermissionModifications::builder();
+    for u in &present {
+        remove = remove.remove(CreateVolumePermission::builder().user_id(*u).build());
+    }
+    match clients
+        .ec2
+        .modify_snapshot_attribute()
+        .snapshot_id(snapshot_id)
+        .attribute(SnapshotAttributeName::CreateVolumePermission)
+        .create_volume_permission(remove.build())
+        .send()
+        .await
+    {
+        Ok(_) => Ok(present
+            .into_iter()
+            .map(|u| SnapshotPermission {
+                snapshot_id: snapshot_id.to_string(),
+                user_id: u.clone(),
+            })
+            .collect()),
+        Err(e) if error_code(&e) == Some("InvalidSnapshot.NotFound") => Ok(Vec::new()),
+        Err(e) => Err(aws_error(
+            "ModifySnapshotAttribute(createVolumePermission)",
+            e,
+        )),
+    }
+}
+
+/// RevokeGrant as the key's owner: `true` if it was revoked, `false` if already gone.
+async fn revoke_grant(
+    clients: &Clients,
+    key_arn: &str,
+    grant_id: &str,
+) -> Result<bool, FerryError> {
+    match clients
+        .kms
+        .revoke_grant()
+        .key_id(key_arn)
+        .grant_id(grant_id)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) if error_code(&e) == Some("NotFoundException") => Ok(false),
+        Err(e) => Err(read::kms_error("RevokeGrant", e)),
+    }
+}
+
+/// The grants ferry made on `key` for `image_id` and one of `accounts` (ListGrants, paged).
+async fn ferry_grants(
+    clients: &Clients,
+    key: &str,
+    image_id: &str,
+    accounts: &[String],
+) -> Result<Vec<GrantRecord>, FerryError> {
+    let mut out = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = clients
+            .kms
+            .list_grants()
+            .key_id(key)
+            .set_marker(marker.take())
+            .send()
+            .await
+            .map_err(|e| read::kms_error("ListGrants", e))?;
+        for g in page.grants() {
+            for account in accounts {
+                if is_share_grant(g.name(), g.grantee_principal(), image_id, account) {
+                    out.push(GrantRecord {
+                        key_arn: key.to_string(),
+                        grant_id: g.grant_id().unwrap_or_default().to_string(),
+                        grantee_account_id: account.clone(),
+                        name: g.name().unwrap_or_default().to_string(),
+                    });
+                }
+            }
+        }
+        match page.next_marker() {
+            Some(m) if page.truncated() => marker = Some(m.to_string()),
+            _ => break,
+        }
+    }
+    Ok(out)
+}

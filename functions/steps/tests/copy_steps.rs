@@ -1,0 +1,473 @@
+//! SDK-shape tests of the copy-image steps with aws-smithy-mocks: the AssumeRole call
+//! (role, ExternalId, session name), the EC2 calls each step makes as the target and
+//! their parameters, and AWS errors mapped to ferry's names. A call no rule expects
+//! panics, so "makes no call" is checked by absence.
+
+use aws_sdk_ec2::operation::copy_image::{CopyImageError, CopyImageOutput};
+use aws_sdk_ec2::operation::delete_snapshot::DeleteSnapshotOutput;
+use aws_sdk_ec2::operation::deregister_image::DeregisterImageOutput;
+use aws_sdk_ec2::operation::describe_images::{DescribeImagesError, DescribeImagesOutput};
+use aws_sdk_ec2::operation::describe_snapshots::DescribeSnapshotsOutput;
+use aws_sdk_ec2::types::*;
+use aws_sdk_sts::operation::assume_role::{AssumeRoleError, AssumeRoleOutput};
+use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use aws_smithy_types::error::ErrorMetadata;
+use ferry_core::copy::*;
+use ferry_core::names::ExecutionContext;
+use ferry_core::{ErrorName, FerryError};
+use ferry_steps::copy::*;
+use ferry_steps::Clients;
+use serde_json::json;
+
+const SOURCE: &str = "ami-0a1b2c3d4e5f60718";
+const COPY: &str = "ami-0c0c0c0c0c0c0c0c0";
+const SNAP: &str = "snap-0111111111111111a";
+const HUB: &str = "111122223333";
+const B: &str = "222233334444";
+const ROLE: &str = "arn:aws:iam::222233334444:role/ferry/ferry-target";
+const KEY_B: &str = "arn:aws:kms:eu-west-1:222233334444:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+const EXECUTION: &str =
+    "arn:aws:states:eu-west-1:111122223333:execution:ferry-copy-image:copy-web-1";
+
+fn meta(code: &str) -> ErrorMetadata {
+    ErrorMetadata::builder()
+        .code(code)
+        .message(format!("{code} (mocked)"))
+        .build()
+}
+
+fn none() -> &'static [&'static Rule] {
+    &[]
+}
+
+/// The hub's clients: STS answers `sts_rules`; EC2 and KMS must not be called (the copy
+/// steps act only as the target). `assume` hands out the target's mocked EC2.
+fn clients(sts_rules: &[&Rule], target_ec2_rules: &[&Rule]) -> Clients {
+    let hub_ec2: aws_sdk_ec2::Client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, none());
+    let kms: aws_sdk_kms::Client = mock_client!(aws_sdk_kms, RuleMode::MatchAny, none());
+    let sts: aws_sdk_sts::Client = mock_client!(aws_sdk_sts, RuleMode::MatchAny, sts_rules, |c| c
+        .retry_config(aws_smithy_types::retry::RetryConfig::disabled()));
+    let target_ec2: aws_sdk_ec2::Client =
+        mock_client!(aws_sdk_ec2, RuleMode::MatchAny, target_ec2_rules, |c| c
+            .retry_config(aws_smithy_types::retry::RetryConfig::disabled()));
+    let target_kms: aws_sdk_kms::Client = mock_client!(aws_sdk_kms, RuleMode::MatchAny, none());
+    let target_sts: aws_sdk_sts::Client = mock_client!(aws_sdk_sts, RuleMode::MatchAny, none());
+    Clients::from_parts(hub_ec2, kms, sts)
+        .with_assumed(Clients::from_parts(target_ec2, target_kms, target_sts))
+}
+
+fn context() -> ExecutionContext {
+    ExecutionContext {
+        execution_arn: EXECUTION.to_string(),
+        execution_name: "copy-web-1".to_string(),
+        ..Default::default()
+    }
+}
+
+fn request() -> serde_json::Value {
+    json!({
+        "sourceImageId": SOURCE, "sourceRegion": "eu-west-1", "targetAccountId": B,
+        "targetRoleArn": ROLE, "externalId": "ferry-ext-1", "targetKmsKeyId": KEY_B,
+    })
+}
+
+fn plan() -> CopyPlan {
+    ferry_core::copy::plan(CopyRequest::parse(&request()).unwrap(), context(), HUB).unwrap()
+}
+
+fn assume_ok() -> Rule {
+    let session = plan().session_name;
+    mock!(aws_sdk_sts::Client::assume_role)
+        .match_requests(move |r| {
+            r.role_arn() == Some(ROLE)
+                && r.external_id() == Some("ferry-ext-1")
+                && r.role_session_name() == Some(session.as_str())
+        })
+        .then_output(|| {
+            AssumeRoleOutput::builder()
+                .credentials(
+                    aws_sdk_sts::types::Credentials::builder()
+                        .access_key_id("ASIATARGET")
+                        .secret_access_key("secret")
+                        .session_token("token")
+                        .expiration(aws_smithy_types::DateTime::from_secs(0))
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        })
+}
+
+fn source_image(codes: &[&str]) -> Image {
+    let mut b = Image::builder()
+        .image_id(SOURCE)
+        .owner_id(HUB)
+        .state(ImageState::Available)
+        .name("golden-web");
+    for c in codes {
+        b = b.product_codes(ProductCode::builder().product_code_id(*c).build());
+    }
+    b.build()
+}
+
+fn describe_source(image: Image) -> Rule {
+    mock!(aws_sdk_ec2::Client::describe_images)
+        .match_requests(|r| r.image_ids() == [SOURCE])
+        .then_output(move || {
+            DescribeImagesOutput::builder()
+                .images(image.clone())
+                .build()
+        })
+}
+
+fn own_images(images: Vec<Image>) -> Rule {
+    mock!(aws_sdk_ec2::Client::describe_images)
+        .match_requests(|r| r.owners() == ["self"])
+        .then_output(move || {
+            DescribeImagesOutput::builder()
+                .set_images(Some(images.clone()))
+                .build()
+        })
+}
+
+fn tag(k: &str, v: &str) -> Tag {
+    Tag::builder().key(k).value(v).build()
+}
+
+fn our_copy(state: ImageState) -> Image {
+    Image::builder()
+        .image_id(COPY)
+        .owner_id(B)
+        .name(plan().copy_name)
+        .state(state)
+        .tags(tag("ferry:execution", EXECUTION))
+        .tags(tag("ferry:workflow", "copy-image"))
+        .block_device_mappings(
+            BlockDeviceMapping::builder()
+                .device_name("/dev/xvda")
+                .ebs(EbsBlockDevice::builder().snapshot_id(SNAP).build())
+                .build(),
+        )
+        .build()
+}
+
+fn is(e: &FerryError, name: ErrorName) {
+    assert_eq!(e.name, name, "{e}");
+}
+
+// --- Preflight -------------------------------------------------------------------------
+
+#[tokio::test]
+async fn preflight_refuses_bad_input_before_any_call() {
+    let mut bad = request();
+    bad["targetRoleArn"] = json!("arn:aws:iam::999988887777:role/ferry/ferry-target");
+    let e = preflight::handle(
+        clients(&[], &[]),
+        CopyPreflightInput {
+            request: bad,
+            context: context(),
+        },
+    )
+    .await
+    .unwrap_err();
+    is(&e, ErrorName::InvalidInput);
+}
+
+#[tokio::test]
+async fn preflight_assumes_the_target_and_plans_the_copy() {
+    let assume = assume_ok();
+    let source = describe_source(source_image(&[]));
+    let own = own_images(vec![]);
+    let out = preflight::handle(
+        clients(&[&assume], &[&source, &own]),
+        CopyPreflightInput {
+            request: request(),
+            context: context(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(assume.num_calls(), 1);
+    assert_eq!(source.num_calls(), 1);
+    let p = out.plan;
+    assert_eq!(p.source_account_id, HUB);
+    assert_eq!(p.tags["ferry:source-account"], HUB);
+    assert_eq!(p.tags["ferry:source-image"], SOURCE);
+    assert_eq!(p.tags["ferry:source-region"], "eu-west-1");
+    assert_eq!(p.tags["ferry:workflow"], "copy-image");
+    assert_eq!(
+        p.client_token,
+        ferry_core::names::client_token(EXECUTION, COPY_TOKEN_PURPOSE)
+    );
+    assert_eq!(p.revoke, json!({"imageId": SOURCE, "accountIds": [B]}));
+}
+
+#[tokio::test]
+async fn preflight_maps_access_denied_to_target_access_denied() {
+    let denied = mock!(aws_sdk_sts::Client::assume_role)
+        .then_error(|| AssumeRoleError::generic(meta("AccessDenied")));
+    let e = preflight::handle(
+        clients(&[&denied], &[]),
+        CopyPreflightInput {
+            request: request(),
+            context: context(),
+        },
+    )
+    .await
+    .unwrap_err();
+    is(&e, ErrorName::TargetAccessDenied);
+    assert!(e.message.contains("AssumeRole"), "{e}");
+}
+
+#[tokio::test]
+async fn preflight_maps_an_invisible_image_to_image_not_found() {
+    let assume = assume_ok();
+    let missing = mock!(aws_sdk_ec2::Client::describe_images)
+        .then_error(|| DescribeImagesError::generic(meta("InvalidAMIID.NotFound")));
+    let e = preflight::handle(
+        clients(&[&assume], &[&missing]),
+        CopyPreflightInput {
+            request: request(),
+            context: context(),
+        },
+    )
+    .await
+    .unwrap_err();
+    is(&e, ErrorName::ImageNotFound);
+    assert!(e.message.contains(B), "{e}");
+}
+
+#[tokio::test]
+async fn preflight_refuses_product_codes_and_a_foreign_image_with_the_copy_name() {
+    let assume = assume_ok();
+    let source = describe_source(source_image(&["a1b2c3d4e5"]));
+    let e = preflight::handle(
+        clients(&[&assume], &[&source]),
+        CopyPreflightInput {
+            request: request(),
+            context: context(),
+        },
+    )
+    .await
+    .unwrap_err();
+    is(&e, ErrorName::ProductCodes);
+
+    let assume = assume_ok();
+    let source = describe_source(source_image(&[]));
+    let foreign = Image::builder()
+        .image_id(COPY)
+        .owner_id(B)
+        .name(plan().copy_name)
+        .build();
+    let own = own_images(vec![foreign]);
+    let e = preflight::handle(
+        clients(&[&assume], &[&source, &own]),
+        CopyPreflightInput {
+            request: request(),
+            context: context(),
+        },
+    )
+    .await
+    .unwrap_err();
+    is(&e, ErrorName::UnsupportedConfiguration);
+}
+
+// --- StartCopy -------------------------------------------------------------------------
+
+#[tokio::test]
+async fn start_copy_calls_copy_image_encrypted_tagged_with_the_token() {
+    let assume = assume_ok();
+    let own = own_images(vec![]);
+    let p = plan();
+    let token = p.client_token.clone();
+    let name = p.copy_name.clone();
+    let copy = mock!(aws_sdk_ec2::Client::copy_image)
+        .match_requests(move |r| {
+            let specs = r.tag_specifications();
+            let types: Vec<_> = specs
+                .iter()
+                .filter_map(|s| s.resource_type().cloned())
+                .collect();
+            let tags = |t: &ResourceType| {
+                specs
+                    .iter()
+                    .find(|s| s.resource_type() == Some(t))
+                    .map(|s| s.tags().iter().filter_map(|t| t.key()).collect::<Vec<_>>())
+                    .unwrap_or_default()
+            };
+            r.source_image_id() == Some(SOURCE)
+                && r.source_region() == Some("eu-west-1")
+                && r.encrypted() == Some(true)
+                && r.kms_key_id() == Some(KEY_B)
+                && r.copy_image_tags() == Some(true)
+                && r.client_token() == Some(token.as_str())
+                && r.name() == Some(name.as_str())
+                && types == [ResourceType::Image, ResourceType::Snapshot]
+                && tags(&ResourceType::Image).contains(&"ferry:source-account")
+                && tags(&ResourceType::Snapshot).contains(&"ferry:execution")
+        })
+        .then_output(|| CopyImageOutput::builder().image_id(COPY).build());
+    let out = start_copy::handle(
+        clients(&[&assume], &[&own, &copy]),
+        CopyPlanInput { plan: p },
+    )
+    .await
+    .unwrap();
+    assert_eq!(copy.num_calls(), 1);
+    assert_eq!(out.image_id, COPY);
+    assert_eq!(out.state, "pending");
+}
+
+#[tokio::test]
+async fn start_copy_finds_the_copy_an_earlier_attempt_made() {
+    let assume = assume_ok();
+    let own = own_images(vec![our_copy(ImageState::Pending)]);
+    // no CopyImage rule: a call would panic
+    let out = start_copy::handle(clients(&[&assume], &[&own]), CopyPlanInput { plan: plan() })
+        .await
+        .unwrap();
+    assert_eq!(out.image_id, COPY);
+}
+
+#[tokio::test]
+async fn start_copy_maps_errors() {
+    for (code, name) in [
+        ("InvalidAMIID.NotFound", ErrorName::ImageNotFound),
+        ("RequestLimitExceeded", ErrorName::Throttled),
+        ("InvalidRequest", ErrorName::AwsError),
+    ] {
+        let assume = assume_ok();
+        let own = own_images(vec![]);
+        let copy = mock!(aws_sdk_ec2::Client::copy_image)
+            .then_error(move || CopyImageError::generic(meta(code)));
+        let e = start_copy::handle(
+            clients(&[&assume], &[&own, &copy]),
+            CopyPlanInput { plan: plan() },
+        )
+        .await
+        .unwrap_err();
+        is(&e, name);
+    }
+}
+
+// --- WaitCopy --------------------------------------------------------------------------
+
+fn copy_ref() -> CopyRef {
+    CopyRef {
+        image_id: COPY.to_string(),
+        name: plan().copy_name,
+        state: "pending".to_string(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn wait_copy_polls_fails_and_reports_the_key() {
+    let describe = |image: Image| {
+        mock!(aws_sdk_ec2::Client::describe_images)
+            .match_requests(|r| r.image_ids() == [COPY])
+            .then_output(move || {
+                DescribeImagesOutput::builder()
+                    .images(image.clone())
+                    .build()
+            })
+    };
+    let assume = assume_ok();
+    let pending = describe(our_copy(ImageState::Pending));
+    let e = wait_copy::handle(
+        clients(&[&assume], &[&pending]),
+        CopyImageInput {
+            plan: plan(),
+            copy: copy_ref(),
+        },
+    )
+    .await
+    .unwrap_err();
+    is(&e, ErrorName::ImageNotReady);
+
+    let assume = assume_ok();
+    let mut failed = our_copy(ImageState::Failed);
+    failed.state_reason = Some(
+        StateReason::builder()
+            .code("Client.InternalError")
+            .message("Client.InternalError: Given key ID is not accessible")
+            .build(),
+    );
+    let failed = describe(failed);
+    let e = wait_copy::handle(
+        clients(&[&assume], &[&failed]),
+        CopyImageInput {
+            plan: plan(),
+            copy: copy_ref(),
+        },
+    )
+    .await
+    .unwrap_err();
+    is(&e, ErrorName::ImageFailed);
+    assert!(e.message.contains("not accessible"), "{e}");
+
+    let assume = assume_ok();
+    let available = describe(our_copy(ImageState::Available));
+    let snaps = mock!(aws_sdk_ec2::Client::describe_snapshots)
+        .match_requests(|r| r.snapshot_ids() == [SNAP] && r.owner_ids() == ["self"])
+        .then_output(|| {
+            DescribeSnapshotsOutput::builder()
+                .snapshots(
+                    Snapshot::builder()
+                        .snapshot_id(SNAP)
+                        .kms_key_id(KEY_B)
+                        .encrypted(true)
+                        .build(),
+                )
+                .build()
+        });
+    let out = wait_copy::handle(
+        clients(&[&assume], &[&available, &snaps]),
+        CopyImageInput {
+            plan: plan(),
+            copy: copy_ref(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.state, "available");
+    assert_eq!(out.kms_key_ids, vec![KEY_B.to_string()]);
+    assert_eq!(out.tags["ferry:workflow"], "copy-image");
+}
+
+// --- Rollback --------------------------------------------------------------------------
+
+#[tokio::test]
+async fn rollback_removes_only_this_executions_copy() {
+    let assume = assume_ok();
+    let theirs = Image::builder()
+        .image_id("ami-0dddddddddddddddd")
+        .owner_id(B)
+        .tags(tag(
+            "ferry:execution",
+            "arn:aws:states:eu-west-1:1:execution:x:other",
+        ))
+        .build();
+    let own = own_images(vec![our_copy(ImageState::Pending), theirs]);
+    let deregister = mock!(aws_sdk_ec2::Client::deregister_image)
+        .match_requests(|r| r.image_id() == Some(COPY))
+        .then_output(|| DeregisterImageOutput::builder().build());
+    let tagged = mock!(aws_sdk_ec2::Client::describe_snapshots)
+        .then_output(|| DescribeSnapshotsOutput::builder().build());
+    let delete = mock!(aws_sdk_ec2::Client::delete_snapshot)
+        .match_requests(|r| r.snapshot_id() == Some(SNAP))
+        .then_output(|| DeleteSnapshotOutput::builder().build());
+    let report = rollback::handle(
+        clients(&[&assume], &[&own, &deregister, &tagged, &delete]),
+        CopyRollbackInput {
+            plan: plan(),
+            copy: Some(copy_ref()),
+            error: None,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.deregistered, vec![COPY.to_string()]);
+    assert_eq!(report.deleted_snapshots, vec![SNAP.to_string()]);
+    assert_eq!(deregister.num_calls(), 1);
+}

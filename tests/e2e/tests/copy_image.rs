@@ -1,0 +1,504 @@
+//! End-to-end runs of the real `copy-image` and `distribute-image` state machines on the
+//! real Lambdas in the local AWS world. The hub (account A) owns an AMI under its CMK-A;
+//! each target account has the ferry role of target-account.yaml and its own CMK-B.
+//! Every test asserts on AWS state as each account sees it.
+
+use aws_sdk_ec2::types as ec2t;
+use ferry_e2e::accounts::*;
+use ferry_e2e::targets::*;
+use ferry_e2e::*;
+use serde_json::{json, Value};
+
+async fn setup() -> (tokio::sync::MutexGuard<'static, ()>, World) {
+    let guard = SERIAL.lock().await;
+    let world = World::connect().await;
+    world.clear_faults();
+    world.control("DELETE", "/ferry-world/calls", None);
+    (guard, world)
+}
+
+/// A fresh account id per run (the world outlives test runs; accounts are global).
+fn account(n: u64) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    format!(
+        "{:012}",
+        200_000_000_000 + (nanos / 1000 % 10_000_000) * 10 + n
+    )
+}
+
+async fn hub_key(world: &World, label: &str) -> String {
+    world
+        .kms()
+        .create_key()
+        .description(format!("ferry e2e {label} (CMK-A)"))
+        .send()
+        .await
+        .expect("CreateKey")
+        .key_metadata()
+        .and_then(|m| m.arn())
+        .unwrap()
+        .to_string()
+}
+
+/// Can the account of `config` see the image?
+async fn sees(config: &aws_config::SdkConfig, image_id: &str) -> bool {
+    match aws_sdk_ec2::Client::new(config)
+        .describe_images()
+        .image_ids(image_id)
+        .send()
+        .await
+    {
+        Ok(out) => !out.images().is_empty(),
+        Err(e) => {
+            use aws_sdk_ec2::error::ProvideErrorMetadata;
+            assert_eq!(e.code(), Some("InvalidAMIID.NotFound"), "{e:?}");
+            false
+        }
+    }
+}
+
+async fn image_as(config: &aws_config::SdkConfig, image_id: &str) -> ec2t::Image {
+    aws_sdk_ec2::Client::new(config)
+        .describe_images()
+        .image_ids(image_id)
+        .send()
+        .await
+        .expect("DescribeImages")
+        .images()[0]
+        .clone()
+}
+
+/// The KMS keys of an image's snapshots, as the image's owner sees them.
+async fn snapshot_keys(config: &aws_config::SdkConfig, image: &ec2t::Image) -> Vec<String> {
+    let ids: Vec<String> = image
+        .block_device_mappings()
+        .iter()
+        .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()).map(str::to_string))
+        .collect();
+    assert!(!ids.is_empty(), "{image:?} has no snapshots");
+    aws_sdk_ec2::Client::new(config)
+        .describe_snapshots()
+        .set_snapshot_ids(Some(ids))
+        .send()
+        .await
+        .expect("DescribeSnapshots")
+        .snapshots()
+        .iter()
+        .map(|s| s.kms_key_id().unwrap_or("unencrypted").to_string())
+        .collect()
+}
+
+/// Grants on the hub's `key` for `account` (grantee its root or one of its roles).
+async fn grants_for(world: &World, key: &str, account: &str) -> usize {
+    world
+        .kms()
+        .list_grants()
+        .key_id(key)
+        .send()
+        .await
+        .expect("ListGrants")
+        .grants()
+        .iter()
+        .filter(|g| {
+            g.grantee_principal()
+                .is_some_and(|p| p.contains(&format!(":{account}:")))
+        })
+        .count()
+}
+
+/// Images `account` owns that the copy-image execution `arn` made.
+async fn copies_by(config: &aws_config::SdkConfig, execution_arn: &str) -> Vec<ec2t::Image> {
+    aws_sdk_ec2::Client::new(config)
+        .describe_images()
+        .owners("self")
+        .filters(
+            ec2t::Filter::builder()
+                .name("tag:ferry:execution")
+                .values(execution_arn)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("DescribeImages")
+        .images()
+        .to_vec()
+}
+
+fn copy_request(world: &World, image: &str, t: &Target, share: Option<&Value>) -> Value {
+    let mut v = json!({
+        "sourceImageId": image,
+        "sourceRegion": world.region,
+        "targetAccountId": t.account_id,
+        "targetRoleArn": t.role_arn,
+        "externalId": t.external_id,
+        "targetKmsKeyId": t.key_arn,
+    });
+    if let Some(s) = share {
+        v["share"] = s.clone();
+    }
+    v
+}
+
+/// (a) An AMI under CMK-A shared with B by share-image; copy-image gives B its own AMI
+/// under CMK-B with provenance tags, revokes the share for B, and B's copy launches.
+#[tokio::test(flavor = "multi_thread")]
+async fn copies_a_shared_cmk_image_into_the_target_and_revokes_the_share() {
+    let (_guard, world) = setup().await;
+    let b = account(1);
+    let key_a = hub_key(&world, "copy-a").await;
+    let image = make_image(
+        &world,
+        &world.config,
+        &run_name("copy-src"),
+        Some(Some(&key_a)),
+    )
+    .await;
+    let target = target_account(&world, &b, "ferry-e2e-ext-1", Some(&key_a)).await;
+
+    // B cannot see it before the share.
+    assert!(!sees(&target.config, &image).await);
+    let shared = world
+        .run(
+            "share-image",
+            &run_name("share-for-copy"),
+            &json!({"imageId": image, "accountIds": [b]}),
+        )
+        .await;
+    let share_out = shared.assert_succeeded().clone();
+    assert!(
+        sees(&target.config, &image).await,
+        "B sees A's image after the share"
+    );
+    assert_eq!(
+        grants_for(&world, &key_a, &b).await,
+        1,
+        "share-image granted B on CMK-A"
+    );
+
+    let execution = world
+        .run(
+            "copy-image",
+            &run_name("copy"),
+            &copy_request(&world, &image, &target, Some(&share_out)),
+        )
+        .await;
+    let out = execution.assert_succeeded().clone();
+    eprintln!(
+        "copied in {} simulated seconds: {:?}\n{out:#}",
+        execution.simulated_seconds,
+        world.state_durations(&execution.arn).await
+    );
+    let copy_id = out["imageId"].as_str().unwrap().to_string();
+    assert_ne!(copy_id, image);
+    assert_eq!(out["targetAccountId"], b);
+    assert_eq!(out["kmsKeyIds"], json!([target.key_arn]));
+    assert_eq!(out["revoked"], true);
+
+    // As B: B owns the copy, under CMK-B, with its provenance.
+    let copy = image_as(&target.config, &copy_id).await;
+    assert_eq!(copy.owner_id(), Some(b.as_str()));
+    assert_eq!(copy.state().map(|s| s.as_str()), Some("available"));
+    assert_eq!(
+        snapshot_keys(&target.config, &copy).await,
+        vec![target.key_arn.clone()]
+    );
+    let tags = tag_map(copy.tags());
+    assert_eq!(tags["ferry:workflow"], "copy-image");
+    assert_eq!(tags["ferry:execution"], execution.arn);
+    assert_eq!(tags["ferry:source-account"], world.hub_account_id);
+    assert_eq!(tags["ferry:source-image"], image);
+    assert_eq!(tags["ferry:source-region"], world.region);
+    assert_eq!(copies_by(&target.config, &execution.arn).await.len(), 1);
+
+    // After the revoke: B no longer sees A's image, A's grants for B are gone, the
+    // snapshot is no longer shared with B; A's image itself is untouched.
+    assert!(!sees(&target.config, &image).await, "the share was revoked");
+    assert_eq!(
+        grants_for(&world, &key_a, &b).await,
+        0,
+        "A's grants for B retired"
+    );
+    let src = image_as(&world.config, &image).await;
+    let snap = src.block_device_mappings()[0]
+        .ebs()
+        .unwrap()
+        .snapshot_id()
+        .unwrap()
+        .to_string();
+    let cvp = world
+        .ec2()
+        .describe_snapshot_attribute()
+        .snapshot_id(&snap)
+        .attribute(ec2t::SnapshotAttributeName::CreateVolumePermission)
+        .send()
+        .await
+        .expect("DescribeSnapshotAttribute");
+    assert!(
+        !cvp.create_volume_permissions()
+            .iter()
+            .any(|p| p.user_id() == Some(b.as_str())),
+        "{cvp:?}"
+    );
+    assert_eq!(src.state().map(|s| s.as_str()), Some("available"));
+    // A does not see B's copy (nobody shared it).
+    assert!(!sees(&world.config, &copy_id).await);
+
+    // B's copy still launches: under CMK-B, it needs nothing from A any more.
+    let (state, reason) = launch(&target.config, &copy_id)
+        .await
+        .expect("RunInstances");
+    assert_eq!(state, "running", "launch from the copy: {reason:?}");
+}
+
+/// Refusals: bad input before any call; no role or a wrong ExternalId is
+/// Ferry.TargetAccessDenied; an image not shared with the target is Ferry.ImageNotFound.
+#[tokio::test(flavor = "multi_thread")]
+async fn refuses_bad_input_untrusted_callers_and_unshared_images() {
+    let (_guard, world) = setup().await;
+    let b = account(2);
+    let key_a = hub_key(&world, "refusals").await;
+    let image = make_image(
+        &world,
+        &world.config,
+        &run_name("copy-refused"),
+        Some(Some(&key_a)),
+    )
+    .await;
+    let target = target_account(&world, &b, "ferry-e2e-ext-2", Some(&key_a)).await;
+
+    world.control("DELETE", "/ferry-world/calls", None);
+    let mut bad = copy_request(&world, &image, &target, None);
+    bad["targetRoleArn"] = json!("arn:aws:iam::999988887777:role/ferry/ferry-target");
+    world
+        .run("copy-image", &run_name("bad-input"), &bad)
+        .await
+        .assert_failed_with("Ferry.InvalidInput");
+    assert!(
+        world.calls("sts", "AssumeRole").is_empty(),
+        "refused before any call"
+    );
+
+    let mut wrong = copy_request(&world, &image, &target, None);
+    wrong["externalId"] = json!("not-the-secret");
+    let e = world
+        .run("copy-image", &run_name("wrong-ext"), &wrong)
+        .await;
+    e.assert_failed_with("Ferry.TargetAccessDenied");
+    assert!(e
+        .cause
+        .unwrap_or_default()
+        .contains("not authorized to perform: sts:AssumeRole"));
+
+    let unshared = world
+        .run(
+            "copy-image",
+            &run_name("unshared"),
+            &copy_request(&world, &image, &target, None),
+        )
+        .await;
+    unshared.assert_failed_with("Ferry.ImageNotFound");
+    assert!(world.calls("ec2", "CopyImage").is_empty(), "nothing copied");
+}
+
+/// (c) The same execution name twice, with CopyImage's answer lost once (the world
+/// copies, the answer is lost, the SDK retries with the same ClientToken): one copy.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_execution_name_twice_creates_one_copy() {
+    let (_guard, world) = setup().await;
+    let b = account(3);
+    let key_a = hub_key(&world, "twice").await;
+    let image = make_image(
+        &world,
+        &world.config,
+        &run_name("copy-twice"),
+        Some(Some(&key_a)),
+    )
+    .await;
+    let target = target_account(&world, &b, "ferry-e2e-ext-3", Some(&key_a)).await;
+    let shared = world
+        .run(
+            "share-image",
+            &run_name("share-twice"),
+            &json!({"imageId": image, "accountIds": [b]}),
+        )
+        .await;
+    let share_out = shared.assert_succeeded().clone();
+
+    world.control(
+        "POST",
+        "/ferry-world/faults",
+        Some(
+            &json!({"service": "ec2", "action": "CopyImage", "count": 1, "code": "InternalError",
+                     "status": 500, "mode": "after", "account": b}),
+        ),
+    );
+    let name = run_name("copy-twice");
+    let input = copy_request(&world, &image, &target, Some(&share_out));
+    let first = world.run("copy-image", &name, &input).await;
+    world.clear_faults();
+    let out = first.assert_succeeded().clone();
+    let again = world
+        .sfn()
+        .start_execution()
+        .state_machine_arn(&world.state_machines["copy-image"])
+        .name(&name)
+        .input(input.to_string())
+        .send()
+        .await;
+    match again {
+        Ok(o) => {
+            assert_eq!(o.execution_arn(), first.arn);
+            world.wait(&first.arn).await.assert_succeeded();
+        }
+        Err(e) => assert!(format!("{e:?}").contains("ExecutionAlreadyExists"), "{e:?}"),
+    }
+    let copies = copies_by(&target.config, &first.arn).await;
+    assert_eq!(copies.len(), 1, "one copy: {copies:?}");
+    assert_eq!(copies[0].image_id(), out["imageId"].as_str());
+    // The lost answer really was retried: two CopyImage calls by B, one image.
+    let calls = world.calls("ec2", "CopyImage");
+    let by_b: Vec<_> = calls.iter().filter(|c| c["account"] == b).collect();
+    assert!(by_b.len() >= 2, "CopyImage retried: {calls:?}");
+    let all_b = aws_sdk_ec2::Client::new(&target.config)
+        .describe_images()
+        .owners("self")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(all_b.images().len(), 1, "B owns exactly one image");
+}
+
+/// (b) distribute-image to three targets, one without the ferry role: two copies, the
+/// third reported failed (Ferry.TargetAccessDenied), the execution succeeds; at most 20
+/// copies in flight.
+#[tokio::test(flavor = "multi_thread")]
+async fn distributes_to_three_targets_reporting_the_one_without_a_role() {
+    let (_guard, world) = setup().await;
+    let (b, c, d) = (account(4), account(5), account(6));
+    let key_a = hub_key(&world, "distribute").await;
+    let image = make_image(
+        &world,
+        &world.config,
+        &run_name("dist-src"),
+        Some(Some(&key_a)),
+    )
+    .await;
+    let tb = target_account(&world, &b, "ferry-e2e-ext-b", Some(&key_a)).await;
+    let tc = target_account(&world, &c, "ferry-e2e-ext-c", Some(&key_a)).await;
+    // d has a key but never deployed target-account.yaml: no ferry role.
+    let d_config = world.as_account(&d).await;
+    let d_key = aws_sdk_kms::Client::new(&d_config)
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .and_then(|m| m.arn())
+        .unwrap()
+        .to_string();
+    let target = |t: &Target| json!({"accountId": t.account_id, "roleArn": t.role_arn, "externalId": t.external_id, "kmsKeyId": t.key_arn});
+    let input = json!({
+        "share": {"imageId": image},
+        "targets": [target(&tb), target(&tc),
+                    {"accountId": d, "roleArn": format!("arn:aws:iam::{d}:role/ferry/ferry-target"),
+                     "externalId": "ferry-e2e-ext-d", "kmsKeyId": d_key}],
+    });
+    let execution = world
+        .run("distribute-image", &run_name("distribute"), &input)
+        .await;
+    let out = execution.assert_succeeded().clone();
+    eprintln!("{out:#}");
+    let results = out["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3);
+    let by = |a: &str| {
+        results
+            .iter()
+            .find(|r| r["accountId"] == a)
+            .unwrap()
+            .clone()
+    };
+    for t in [&tb, &tc] {
+        let r = by(&t.account_id);
+        assert_eq!(r["status"], "SUCCEEDED", "{r}");
+        let copy = image_as(&t.config, r["imageId"].as_str().unwrap()).await;
+        assert_eq!(copy.owner_id(), Some(t.account_id.as_str()));
+        assert_eq!(
+            snapshot_keys(&t.config, &copy).await,
+            vec![t.key_arn.clone()]
+        );
+        assert!(
+            !sees(&t.config, &image).await,
+            "share revoked for {}",
+            t.account_id
+        );
+        assert_eq!(grants_for(&world, &key_a, &t.account_id).await, 0);
+    }
+    let failed = by(&d);
+    assert_eq!(failed["status"], "FAILED");
+    assert_eq!(failed["error"], "Ferry.TargetAccessDenied", "{failed}");
+    assert!(
+        failed["cause"].as_str().unwrap().contains("sts:AssumeRole"),
+        "{failed}"
+    );
+    // d copied nothing; it was shared with (the report says so) and still sees it.
+    let d_images = aws_sdk_ec2::Client::new(&d_config)
+        .describe_images()
+        .owners("self")
+        .send()
+        .await
+        .unwrap();
+    assert!(d_images.images().is_empty());
+
+    // Rule 8: at most 20 copies in flight per destination region.
+    let asl: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../statemachines/distribute-image.asl.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let max = asl["States"]["CopyToTargets"]["MaxConcurrency"]
+        .as_u64()
+        .unwrap();
+    assert!((1..=20).contains(&max), "MaxConcurrency {max}");
+    let copy_calls = world.calls("ec2", "CopyImage");
+    let accounts: std::collections::BTreeSet<String> = copy_calls
+        .iter()
+        .map(|c| c["account"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        accounts,
+        [b.clone(), c.clone()].into_iter().collect(),
+        "{copy_calls:?}"
+    );
+    assert!(copy_calls.len() <= 20);
+}
+
+/// failFast: the first failed target fails the execution with its own error.
+#[tokio::test(flavor = "multi_thread")]
+async fn fail_fast_fails_the_execution_with_the_targets_error() {
+    let (_guard, world) = setup().await;
+    let d = account(7);
+    let key_a = hub_key(&world, "failfast").await;
+    let image = make_image(
+        &world,
+        &world.config,
+        &run_name("ff-src"),
+        Some(Some(&key_a)),
+    )
+    .await;
+    let input = json!({
+        "share": {"imageId": image},
+        "failFast": true,
+        "targets": [{"accountId": d, "roleArn": format!("arn:aws:iam::{d}:role/ferry/ferry-target"),
+                     "externalId": "ferry-e2e-ext-d", "kmsKeyId": "alias/ferry-copies"}],
+    });
+    world
+        .run("distribute-image", &run_name("failfast"), &input)
+        .await
+        .assert_failed_with("Ferry.TargetAccessDenied");
+}
