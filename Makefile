@@ -68,7 +68,7 @@ help:
 	@echo "make e2e            start the world, run only the Rust end-to-end tests in it, stop it"
 	@echo "make local-up       build the Lambdas, start the local AWS world, deploy ferry into it"
 	@echo "make local-down     stop the world and every process it started"
-	@echo "make lint-template  cfn-lint template.yaml"
+	@echo "make lint-template  cfn-lint template.yaml target-account.yaml"
 	@echo "make lint-asl       statelint + asl-validator on statemachines/*.asl.json"
 	@echo "make sam-build      sam build (ARCH=arm64|x86_64, default arm64), print artifact sizes"
 	@echo "make demo           migrate a realistic instance in the local AWS world (offline)"
@@ -146,8 +146,8 @@ local-down:
 
 lint-template: $(VENV_STAMP)
 	@test -f template.yaml || { echo "lint-template: template.yaml is missing" >&2; exit 1; }
-	$(VENV_BIN)/cfn-lint template.yaml
-	@echo "cfn-lint: template.yaml ok"
+	$(VENV_BIN)/cfn-lint template.yaml target-account.yaml
+	@echo "cfn-lint: template.yaml target-account.yaml ok"
 
 lint-asl: $(VENV_STAMP) $(NODE_STAMP)
 	$(VENV_BIN)/python tests/tools/validate-asl --self-test
@@ -168,7 +168,7 @@ sam-build: $(VENV_STAMP)
 	@rustup target list --installed | grep -x $(RUST_TARGET) >/dev/null || rustup target add $(RUST_TARGET) || { \
 		echo "sam-build: the Rust std for $(RUST_TARGET) is missing and cannot be installed;" \
 		     "try: make sam-build ARCH=x86_64" >&2; exit 1; }
-	$(SAM_ENV) cargo lambda build --release $(CARGO_LAMBDA_ARCH) $(LOCKED)
+	$(SAM_ENV) cargo lambda build --release $(CARGO_LAMBDA_ARCH) $(LOCKED) -p ferry-steps
 	$(SAM_ENV) $(VENV_BIN)/sam build --template-file template.yaml $(SAM_PARAMS)
 	$(VENV_BIN)/python tests/tools/artifact-sizes --expect-arch $(ARCH) .aws-sam/build
 
