@@ -340,18 +340,7 @@ pub fn copy_image_name(request: &CopyRequest, execution: &ExecutionContext) -> S
     if let Some(name) = &request.name {
         return name.clone();
     }
-    let readable: String = execution
-        .execution_name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '-'
-            }
-        })
-        .take(60)
-        .collect();
+    let readable = names::readable_execution_name(execution, 60);
     let digest = names::client_token(&execution.execution_arn, "copy-image-name");
     format!(
         "ferry-copy-{}-{readable}-{}",

@@ -35,10 +35,10 @@ pub fn client_token(execution_arn: &str, purpose: &str) -> String {
     format!("ferry-{}", &digest[..40])
 }
 
-/// The intermediate AMI's name: readable, unique to the execution, within AMI name rules
-/// (3-128 characters of letters, digits, `( ) [ ] . / - ' @ _`).
-pub fn migration_image_name(source_instance_id: &str, execution: &ExecutionContext) -> String {
-    let readable: String = execution
+/// The execution's name as far as AMI names allow it (letters, digits, `-`, `_`, `.`; any
+/// other character becomes `-`), at most `max` characters.
+pub fn readable_execution_name(execution: &ExecutionContext, max: usize) -> String {
+    execution
         .execution_name
         .chars()
         .map(|c| {
@@ -48,8 +48,14 @@ pub fn migration_image_name(source_instance_id: &str, execution: &ExecutionConte
                 '-'
             }
         })
-        .take(64)
-        .collect();
+        .take(max)
+        .collect()
+}
+
+/// The intermediate AMI's name: readable, unique to the execution, within AMI name rules
+/// (3-128 characters of letters, digits, `( ) [ ] . / - ' @ _`).
+pub fn migration_image_name(source_instance_id: &str, execution: &ExecutionContext) -> String {
+    let readable = readable_execution_name(execution, 64);
     let digest = sha256_hex(&execution.execution_arn);
     format!("ferry-{source_instance_id}-{readable}-{}", &digest[..10])
 }

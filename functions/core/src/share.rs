@@ -560,18 +560,7 @@ pub fn account_root_arn(account: &str) -> String {
 
 /// The re-encrypted copy's name: readable, unique to the execution, within AMI name rules.
 pub fn reencrypted_copy_name(image_id: &str, execution: &ExecutionContext) -> String {
-    let readable: String = execution
-        .execution_name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '-'
-            }
-        })
-        .take(64)
-        .collect();
+    let readable = names::readable_execution_name(execution, 64);
     format!(
         "ferry-share-{image_id}-{readable}-{}",
         short_hash(&execution.execution_arn)

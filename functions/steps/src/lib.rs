@@ -3,6 +3,7 @@
 
 pub mod aws;
 pub mod copy;
+pub mod images;
 pub mod migrate;
 pub mod runtime;
 pub mod share;

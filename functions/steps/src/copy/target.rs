@@ -1,6 +1,6 @@
 //! Acting as the target account, and reading its copies.
 
-use crate::aws::{aws_error, error_code, filter, tag_map, Clients};
+use crate::aws::{aws_error, filter, tag_map, Clients};
 use aws_sdk_ec2::types::Image;
 use aws_sdk_ec2::Client;
 use ferry_core::copy::{CopyPlan, CopyRef};
@@ -27,24 +27,7 @@ pub async fn assume(
 
 /// One image by id as the caller sees it, or `None` if it does not exist for it.
 pub async fn image(ec2: &Client, image_id: &str) -> Result<Option<Image>, FerryError> {
-    match ec2.describe_images().image_ids(image_id).send().await {
-        Ok(out) => Ok(out
-            .images()
-            .iter()
-            .find(|i| i.image_id() == Some(image_id))
-            .cloned()),
-        Err(e)
-            if matches!(
-                error_code(&e),
-                Some(
-                    "InvalidAMIID.NotFound" | "InvalidAMIID.Unavailable" | "InvalidAMIID.Malformed"
-                )
-            ) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(aws_error("DescribeImages", e)),
-    }
+    crate::images::image(ec2, image_id, crate::images::Owner::Visible).await
 }
 
 /// The target's own images that this execution made: tagged with it, or named as the
@@ -95,20 +78,9 @@ pub fn ours_or_conflict(image: &Image, plan: &CopyPlan) -> Result<(), FerryError
     }
 }
 
-pub fn image_state(image: &Image) -> String {
-    image
-        .state()
-        .map(|s| s.as_str().to_string())
-        .unwrap_or_default()
-}
+pub use crate::images::state as image_state;
 
-pub fn snapshot_ids(image: &Image) -> Vec<String> {
-    image
-        .block_device_mappings()
-        .iter()
-        .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()).map(str::to_string))
-        .collect()
-}
+pub use crate::images::snapshot_ids;
 
 pub fn copy_ref(image: &Image) -> CopyRef {
     CopyRef {

@@ -1,6 +1,6 @@
 //! Read-only calls shared by several steps.
 
-use crate::aws::{aws_error, aws_error_with, filter, tag_map};
+use crate::aws::{aws_error, filter, tag_map};
 use aws_sdk_ec2::types::{Image, Instance};
 use aws_sdk_ec2::Client;
 use ferry_core::io::ImageRef;
@@ -52,20 +52,8 @@ pub fn state_name(instance: &Instance) -> String {
         .unwrap_or_default()
 }
 
-pub fn image_state(image: &Image) -> String {
-    image
-        .state()
-        .map(|s| s.as_str().to_string())
-        .unwrap_or_default()
-}
-
-pub fn image_snapshot_ids(image: &Image) -> Vec<String> {
-    image
-        .block_device_mappings()
-        .iter()
-        .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()).map(str::to_string))
-        .collect()
-}
+pub use crate::images::snapshot_ids as image_snapshot_ids;
+pub use crate::images::state as image_state;
 
 pub fn image_ref(image: &Image) -> ImageRef {
     ImageRef {
@@ -111,11 +99,5 @@ pub async fn own_image_named(
 
 /// One image by id, or `None` if it is gone.
 pub async fn image(ec2: &Client, image_id: &str) -> Result<Option<Image>, FerryError> {
-    match ec2.describe_images().image_ids(image_id).send().await {
-        Ok(out) => Ok(out.images().first().cloned()),
-        Err(e) => match crate::aws::error_code(&e) {
-            Some("InvalidAMIID.NotFound" | "InvalidAMIID.Unavailable") => Ok(None),
-            _ => Err(aws_error_with("DescribeImages", e, &[])),
-        },
-    }
+    crate::images::image(ec2, image_id, crate::images::Owner::Visible).await
 }

@@ -24,45 +24,10 @@ where
 
 /// The caller's own image `image_id`, or `None` (missing, or another account's).
 pub async fn own_image(ec2: &Client, image_id: &str) -> Result<Option<Image>, FerryError> {
-    match ec2
-        .describe_images()
-        .owners("self")
-        .image_ids(image_id)
-        .send()
-        .await
-    {
-        Ok(out) => Ok(out
-            .images()
-            .iter()
-            .find(|i| i.image_id() == Some(image_id))
-            .cloned()),
-        Err(e)
-            if matches!(
-                error_code(&e),
-                Some(
-                    "InvalidAMIID.NotFound" | "InvalidAMIID.Unavailable" | "InvalidAMIID.Malformed"
-                )
-            ) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(aws_error("DescribeImages", e)),
-    }
+    crate::images::image(ec2, image_id, crate::images::Owner::Caller).await
 }
 
-pub fn image_snapshot_ids(image: &Image) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for id in image
-        .block_device_mappings()
-        .iter()
-        .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()))
-    {
-        if !out.iter().any(|o| o == id) {
-            out.push(id.to_string());
-        }
-    }
-    out
-}
+pub use crate::images::snapshot_ids as image_snapshot_ids;
 
 /// DescribeSnapshots of the image's snapshots (the caller's own).
 pub async fn snapshots(ec2: &Client, ids: &[String]) -> Result<Vec<SnapshotFacts>, FerryError> {
