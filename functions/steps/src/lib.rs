@@ -2,6 +2,7 @@
 //! whose `main` calls [`runtime::serve`] with one step function from here.
 
 pub mod aws;
+pub mod cleanup;
 pub mod copy;
 pub mod images;
 pub mod migrate;

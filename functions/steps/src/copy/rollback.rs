@@ -5,10 +5,9 @@
 //! that cannot be deleted yet raise `Ferry.ImageNotReady` so the Retry runs it again.
 
 use super::target;
-use crate::aws::{aws_error, error_code, filter, Clients};
-use aws_sdk_ec2::Client;
+use crate::aws::{aws_error, error_code, Clients};
+use crate::cleanup;
 use ferry_core::copy::{CopyRollbackInput, CopyRollbackReport};
-use ferry_core::names::TAG_EXECUTION;
 use ferry_core::{ErrorName, FerryError};
 
 pub async fn handle(
@@ -43,19 +42,11 @@ pub async fn handle(
     for image in &images {
         let id = image.image_id().unwrap_or_default().to_string();
         snapshots.extend(target::snapshot_ids(image));
-        match ec2.deregister_image().image_id(&id).send().await {
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    error_code(&e),
-                    Some("InvalidAMIID.NotFound" | "InvalidAMIID.Unavailable")
-                ) => {}
-            Err(e) => return Err(aws_error("DeregisterImage", e)),
-        }
+        cleanup::deregister_image(ec2, &id).await?;
         tracing::info!(image = %id, "rollback: deregistered the copy");
         deregistered.push(id);
     }
-    snapshots.extend(tagged_snapshots(ec2, &plan.execution.execution_arn).await?);
+    snapshots.extend(cleanup::own_snapshot_ids(ec2, &plan.execution.execution_arn).await?);
     snapshots.sort();
     snapshots.dedup();
     let mut deleted = Vec::new();
@@ -82,19 +73,4 @@ pub async fn handle(
         deleted_snapshots: deleted,
         original_error: input.error.clone(),
     })
-}
-
-async fn tagged_snapshots(ec2: &Client, execution_arn: &str) -> Result<Vec<String>, FerryError> {
-    let out = ec2
-        .describe_snapshots()
-        .owner_ids("self")
-        .filters(filter(&format!("tag:{TAG_EXECUTION}"), execution_arn))
-        .send()
-        .await
-        .map_err(|e| aws_error("DescribeSnapshots", e))?;
-    Ok(out
-        .snapshots()
-        .iter()
-        .filter_map(|s| s.snapshot_id().map(str::to_string))
-        .collect())
 }

@@ -5,8 +5,9 @@
 //! 4. deregister the intermediate image and delete its snapshots (unless `keepImage`);
 //! 5. last, the only irreversible step on the source: `sourceAction` stop or terminate.
 
-use super::{cleanup, describe};
+use super::describe;
 use crate::aws::{aws_error, ec2_tags, Clients};
+use crate::cleanup;
 use aws_sdk_ec2::types::AttributeBooleanValue;
 use ferry_core::io::{FinalizeInput, MigrationResult};
 use ferry_core::request::SourceAction;

@@ -10,5 +10,4 @@ pub mod rollback;
 pub mod verify_instance;
 pub mod wait_image;
 
-mod cleanup;
 mod describe;

@@ -4,8 +4,9 @@
 //! (the source still stopping, the image still pending) it does what it can and raises a
 //! not-ready error so the state's Retry runs it again.
 
-use super::{cleanup, describe};
+use super::describe;
 use crate::aws::{aws_error, error_code, filter, tag_map, Clients};
+use crate::cleanup;
 use aws_sdk_ec2::types::{
     AttributeBooleanValue, EbsInstanceBlockDeviceSpecification,
     InstanceBlockDeviceMappingSpecification,
@@ -219,10 +220,10 @@ async fn apply(ec2: &Client, action: &RollbackAction) -> Result<(), FerryError> 
                 .map_err(|e| aws_error("TerminateInstances", e))?;
         }
         RollbackAction::DeregisterImage { image_id } => {
-            cleanup::deregister_image(ec2, image_id).await?
+            cleanup::deregister_image(ec2, image_id).await?;
         }
         RollbackAction::DeleteSnapshot { snapshot_id } => {
-            cleanup::delete_snapshot(ec2, snapshot_id).await?
+            cleanup::delete_snapshot(ec2, snapshot_id).await?;
         }
     }
     Ok(())

@@ -3,7 +3,8 @@
 //! `ferry:workflow` tags, so a copy whose CopyImage call timed out is found too) and
 //! delete its snapshots. Nothing else is touched; without a planned copy it makes no call.
 
-use crate::aws::{aws_error, error_code, filter, Clients};
+use crate::aws::{aws_error, filter, Clients};
+use crate::cleanup;
 use ferry_core::names::{TAG_EXECUTION, TAG_WORKFLOW};
 use ferry_core::share::{ShareCleanupInput, ShareCleanupOutput, WORKFLOW_SHARE_IMAGE};
 use ferry_core::FerryError;
@@ -34,14 +35,8 @@ pub async fn handle(
         .map_err(|e| aws_error("DescribeImages", e))?;
     for image in images.images() {
         let Some(id) = image.image_id() else { continue };
-        match ec2.deregister_image().image_id(id).send().await {
-            Ok(_) => out.deregistered_images.push(id.to_string()),
-            Err(e)
-                if matches!(
-                    error_code(&e),
-                    Some("InvalidAMIID.NotFound" | "InvalidAMIID.Unavailable")
-                ) => {}
-            Err(e) => return Err(aws_error("DeregisterImage", e)),
+        if cleanup::deregister_image(ec2, id).await? {
+            out.deregistered_images.push(id.to_string());
         }
     }
     let snapshots = ec2
@@ -55,10 +50,8 @@ pub async fn handle(
         let Some(id) = snapshot.snapshot_id() else {
             continue;
         };
-        match ec2.delete_snapshot().snapshot_id(id).send().await {
-            Ok(_) => out.deleted_snapshots.push(id.to_string()),
-            Err(e) if error_code(&e) == Some("InvalidSnapshot.NotFound") => {}
-            Err(e) => return Err(aws_error("DeleteSnapshot", e)),
+        if cleanup::delete_snapshot(ec2, id).await? {
+            out.deleted_snapshots.push(id.to_string());
         }
     }
     tracing::info!(images = ?out.deregistered_images, snapshots = ?out.deleted_snapshots, "removed this execution's copy");

@@ -1,5 +1,6 @@
-//! Removing what a run created. Every helper tolerates "already gone", so finalize and
-//! rollback can be retried or re-driven safely.
+//! Removing what a run created, shared by every workflow's cleanup and rollback steps.
+//! Every helper tolerates "already gone" (and says whether it removed anything), so the
+//! steps can be retried or re-driven safely.
 
 use crate::aws::{aws_error, error_code, filter};
 use aws_sdk_ec2::Client;
@@ -25,25 +26,27 @@ pub async fn own_snapshot_ids(
         .collect())
 }
 
-pub async fn deregister_image(ec2: &Client, image_id: &str) -> Result<(), FerryError> {
+/// Deregisters the image; `false` if it was already gone.
+pub async fn deregister_image(ec2: &Client, image_id: &str) -> Result<bool, FerryError> {
     match ec2.deregister_image().image_id(image_id).send().await {
-        Ok(_) => Ok(()),
+        Ok(_) => Ok(true),
         Err(e)
             if matches!(
                 error_code(&e),
                 Some("InvalidAMIID.NotFound" | "InvalidAMIID.Unavailable")
             ) =>
         {
-            Ok(())
+            Ok(false)
         }
         Err(e) => Err(aws_error("DeregisterImage", e)),
     }
 }
 
-pub async fn delete_snapshot(ec2: &Client, snapshot_id: &str) -> Result<(), FerryError> {
+/// Deletes the snapshot; `false` if it was already gone.
+pub async fn delete_snapshot(ec2: &Client, snapshot_id: &str) -> Result<bool, FerryError> {
     match ec2.delete_snapshot().snapshot_id(snapshot_id).send().await {
-        Ok(_) => Ok(()),
-        Err(e) if error_code(&e) == Some("InvalidSnapshot.NotFound") => Ok(()),
+        Ok(_) => Ok(true),
+        Err(e) if error_code(&e) == Some("InvalidSnapshot.NotFound") => Ok(false),
         Err(e) => Err(aws_error("DeleteSnapshot", e)),
     }
 }
