@@ -30,6 +30,8 @@ import json
 import re
 import threading
 from .. import config
+from ..policy import as_list as _as_list
+from ..policy import conditions_hold
 
 # ---------------------------------------------------------------------------------
 # Settings this module reads (added to config.DEFAULTS by install()).
@@ -563,12 +565,6 @@ def snapshot_under_aws_managed_key(snapshot) -> bool:
 # =================================================================================
 # Rule 4: may a principal use a KMS key (key policy + grants)
 # =================================================================================
-def _as_list(v) -> list:
-    if v is None:
-        return []
-    return v if isinstance(v, list) else [v]
-
-
 def _action_matches(patterns, action: str) -> bool:
     action = action.lower()
     return any(fnmatch.fnmatchcase(action, str(p).lower()) for p in _as_list(patterns))
@@ -624,49 +620,6 @@ _KNOWN_CONDITION_KEYS = {
 }
 
 
-def _conditions_hold(conditions: dict | None, context: dict) -> bool:
-    """IAM condition evaluation for the keys the world knows (see
-    _KNOWN_CONDITION_KEYS); conditions on other keys are taken as satisfied."""
-    if not conditions:
-        return True
-    for operator, pairs in conditions.items():
-        op = operator
-        if_exists = op.endswith("IfExists")
-        if if_exists:
-            op = op[: -len("IfExists")]
-        if ":" in op:  # ForAnyValue:/ForAllValues: on single-valued keys
-            op = op.split(":", 1)[1]
-        for key, expected in (pairs or {}).items():
-            k = key.lower()
-            if k not in _KNOWN_CONDITION_KEYS:
-                continue
-            actual = context.get(k)
-            negated = "Not" in op
-            if op == "Null":
-                if (actual is None) != (str(_as_list(expected)[0]).lower() == "true"):
-                    return False
-                continue
-            if actual is None:
-                if if_exists or negated:
-                    continue
-                return False
-            exp = [str(e) for e in _as_list(expected)]
-            a = str(actual)
-            if op in ("StringEquals", "StringNotEquals", "ArnEquals", "ArnNotEquals"):
-                hit = a in exp
-            elif op in ("StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase"):
-                hit = a.lower() in [e.lower() for e in exp]
-            elif op in ("StringLike", "StringNotLike", "ArnLike", "ArnNotLike"):
-                hit = any(fnmatch.fnmatchcase(a, e) for e in exp)
-            elif op == "Bool":
-                hit = a.lower() in [e.lower() for e in exp]
-            else:
-                continue
-            if hit == negated:
-                return False
-    return True
-
-
 def _context(account: str, principal: str, region: str, via_ec2: bool) -> dict:
     ctx = {
         "kms:calleraccount": account,
@@ -702,7 +655,7 @@ def kms_key_allows(key, account: str, principal: str, action: str, via_ec2: bool
             continue
         if not _statement_principal_applies(st, account, principal):
             continue
-        if not _conditions_hold(st.get("Condition"), ctx):
+        if not conditions_hold(st.get("Condition"), ctx, _KNOWN_CONDITION_KEYS):
             continue
         if str(st.get("Effect", "")).lower() == "deny":
             return False

@@ -33,17 +33,14 @@ import json
 import re
 from urllib.parse import unquote
 
+from ..policy import as_list as _as_list
+from ..policy import conditions_hold
+
 ORGANIZATION_ACCESS_ROLE = "OrganizationAccountAccessRole"
 KNOWN_CONDITION_KEYS = {"sts:externalid", "aws:principalarn", "aws:principalaccount"}
 
 _ROLE_ARN = re.compile(r"^arn:(aws[\w-]*):iam::(\d{12}):role/(?:(.*)/)?([^/]+)$")
 _installed = False
-
-
-def _as_list(v) -> list:
-    if v is None:
-        return []
-    return v if isinstance(v, list) else [v]
 
 
 def caller_principal(account: str, access_key: str | None) -> str:
@@ -73,44 +70,6 @@ def principal_covers(value: str, caller_account: str, caller: str) -> bool:
     if m:
         return m.group(1) == caller_account
     return value == caller
-
-
-def _conditions_hold(conditions: dict | None, context: dict) -> bool:
-    if not conditions:
-        return True
-    for operator, pairs in conditions.items():
-        op = operator
-        if_exists = op.endswith("IfExists")
-        if if_exists:
-            op = op[: -len("IfExists")]
-        if ":" in op:
-            op = op.split(":", 1)[1]
-        for key, expected in (pairs or {}).items():
-            k = key.lower()
-            if k not in KNOWN_CONDITION_KEYS:
-                continue
-            actual = context.get(k)
-            negated = "Not" in op
-            if op == "Null":
-                if (actual is None) != (str(_as_list(expected)[0]).lower() == "true"):
-                    return False
-                continue
-            if actual is None:
-                if if_exists or negated:
-                    continue
-                return False
-            exp = [str(e) for e in _as_list(expected)]
-            if op in ("StringEquals", "StringNotEquals", "ArnEquals", "ArnNotEquals"):
-                hit = actual in exp
-            elif op in ("StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase"):
-                hit = actual.lower() in [e.lower() for e in exp]
-            elif op in ("StringLike", "StringNotLike", "ArnLike", "ArnNotLike"):
-                hit = any(fnmatch.fnmatchcase(actual, e) for e in exp)
-            else:
-                continue
-            if hit == negated:
-                return False
-    return True
 
 
 def trust_allows(policy_document, caller_account: str, caller: str, external_id: str | None) -> bool:
@@ -143,7 +102,7 @@ def trust_allows(policy_document, caller_account: str, caller: str, external_id:
             covered = any(principal_covers(str(v), caller_account, caller) for v in _as_list(principal.get("AWS")))
         else:
             covered = False
-        if not covered or not _conditions_hold(st.get("Condition"), context):
+        if not covered or not conditions_hold(st.get("Condition"), context, KNOWN_CONDITION_KEYS):
             continue
         if str(st.get("Effect", "")).lower() == "deny":
             return False
