@@ -1,29 +1,7 @@
-//! What each migrate-instance step takes and returns: the JSON the state machine passes.
+//! Step inputs and outputs that several workflows share. Each workflow's own are in its
+//! `io.rs` (e.g. [`crate::migrate::io`]).
 
-use crate::names::ExecutionContext;
-use crate::plan::MigrationPlan;
-use crate::request::SourceAction;
 use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PreflightInput {
-    /// The execution input as the user sent it; parsed strictly by preflight.
-    pub request: serde_json::Value,
-    pub context: ExecutionContext,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PreflightOutput {
-    pub plan: MigrationPlan,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PlanInput {
-    pub plan: MigrationPlan,
-}
 
 /// The intermediate image, as create-image and wait-image report it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,64 +14,6 @@ pub struct ImageRef {
     pub snapshot_ids: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ImageInput {
-    pub plan: MigrationPlan,
-    pub image: ImageRef,
-}
-
-/// The new instance, as launch-instance and verify-instance report it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct InstanceRef {
-    pub instance_id: String,
-    #[serde(default)]
-    pub state: Option<String>,
-    #[serde(default)]
-    pub availability_zone: Option<String>,
-    #[serde(default)]
-    pub subnet_id: Option<String>,
-    #[serde(default)]
-    pub private_ip: Option<String>,
-    #[serde(default)]
-    pub public_ip: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct InstanceInput {
-    pub plan: MigrationPlan,
-    pub instance: InstanceRef,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FinalizeInput {
-    pub plan: MigrationPlan,
-    pub image: ImageRef,
-    pub instance: InstanceRef,
-}
-
-/// The execution's output on success.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MigrationResult {
-    pub source_instance_id: String,
-    pub new_instance_id: String,
-    pub source_availability_zone: String,
-    pub target_availability_zone: String,
-    pub target_subnet_id: String,
-    pub source_private_ip: Option<String>,
-    pub new_private_ip: Option<String>,
-    pub new_public_ip: Option<String>,
-    pub image_id: String,
-    pub image_kept: bool,
-    pub elastic_ips_moved: Vec<String>,
-    pub source_action: SourceAction,
-    pub warnings: Vec<String>,
-}
-
 /// The `Catch` result Step Functions puts at `$.error`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct CaughtError {
@@ -101,16 +21,4 @@ pub struct CaughtError {
     pub error: String,
     #[serde(rename = "Cause", default)]
     pub cause: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RollbackInput {
-    pub plan: MigrationPlan,
-    #[serde(default)]
-    pub image: Option<ImageRef>,
-    #[serde(default)]
-    pub instance: Option<InstanceRef>,
-    #[serde(default)]
-    pub error: Option<CaughtError>,
 }

@@ -2,13 +2,6 @@
 //! re-driven step finds what an earlier attempt created instead of creating it again.
 
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
-
-pub const TAG_WORKFLOW: &str = "ferry:workflow";
-pub const TAG_EXECUTION: &str = "ferry:execution";
-pub const TAG_SOURCE_INSTANCE: &str = "ferry:source-instance";
-
-pub const WORKFLOW_MIGRATE_INSTANCE: &str = "migrate-instance";
 
 /// The Step Functions context each workflow's first step receives.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
@@ -25,6 +18,16 @@ pub struct ExecutionContext {
 fn sha256_hex(input: &str) -> String {
     Sha256::digest(input.as_bytes())
         .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Ten hex digits of SHA-256: short, stable suffixes for names that must be unique per
+/// execution (grant names, copy names).
+pub fn short_hash(input: &str) -> String {
+    Sha256::digest(input.as_bytes())
+        .iter()
+        .take(5)
         .map(|b| format!("{b:02x}"))
         .collect()
 }
@@ -58,22 +61,6 @@ pub fn migration_image_name(source_instance_id: &str, execution: &ExecutionConte
     let readable = readable_execution_name(execution, 64);
     let digest = sha256_hex(&execution.execution_arn);
     format!("ferry-{source_instance_id}-{readable}-{}", &digest[..10])
-}
-
-/// The tags ferry puts on everything it creates; rollback and cleanup look for them.
-pub fn ferry_tags(
-    workflow: &str,
-    execution_arn: &str,
-    source_instance_id: &str,
-) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        (TAG_WORKFLOW.to_string(), workflow.to_string()),
-        (TAG_EXECUTION.to_string(), execution_arn.to_string()),
-        (
-            TAG_SOURCE_INSTANCE.to_string(),
-            source_instance_id.to_string(),
-        ),
-    ])
 }
 
 #[cfg(test)]
@@ -120,13 +107,5 @@ mod tests {
             migration_image_name("i-0123456789abcdef0", &ctx("a")),
             migration_image_name("i-0123456789abcdef0", &ctx("b"))
         );
-    }
-
-    #[test]
-    fn ferry_tags_name_workflow_execution_and_source() {
-        let t = ferry_tags(WORKFLOW_MIGRATE_INSTANCE, "arn:x", "i-12345678");
-        assert_eq!(t[TAG_WORKFLOW], "migrate-instance");
-        assert_eq!(t[TAG_EXECUTION], "arn:x");
-        assert_eq!(t[TAG_SOURCE_INSTANCE], "i-12345678");
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::aws::{aws_error, error_code, filter};
 use aws_sdk_ec2::Client;
-use ferry_core::names::TAG_EXECUTION;
+use ferry_core::tags::TAG_EXECUTION;
 use ferry_core::FerryError;
 
 /// Snapshots of this account tagged with this execution.

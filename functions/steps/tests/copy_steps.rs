@@ -12,7 +12,7 @@ use aws_sdk_ec2::types::*;
 use aws_sdk_sts::operation::assume_role::{AssumeRoleError, AssumeRoleOutput};
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use aws_smithy_types::error::ErrorMetadata;
-use ferry_core::copy::*;
+use ferry_core::copy::{io::*, plan::*, request::*, COPY_TOKEN_PURPOSE};
 use ferry_core::names::ExecutionContext;
 use ferry_core::{ErrorName, FerryError};
 use ferry_steps::copy::*;
@@ -72,7 +72,7 @@ fn request() -> serde_json::Value {
 }
 
 fn plan() -> CopyPlan {
-    ferry_core::copy::plan(CopyRequest::parse(&request()).unwrap(), context(), HUB).unwrap()
+    ferry_core::copy::plan::plan(CopyRequest::parse(&request()).unwrap(), context(), HUB).unwrap()
 }
 
 fn assume_ok() -> Rule {

@@ -10,8 +10,9 @@ use aws_sdk_ec2::Client;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use aws_smithy_types::error::ErrorMetadata;
 use ferry_core::io::*;
+use ferry_core::migrate::io::*;
+use ferry_core::migrate::plan::MigrationPlan;
 use ferry_core::names::ExecutionContext;
-use ferry_core::plan::MigrationPlan;
 use ferry_core::{ErrorName, FerryError};
 use ferry_steps::migrate::*;
 use ferry_steps::Clients;
@@ -933,7 +934,7 @@ macro_rules! ok {
 #[tokio::test]
 async fn finalize_moves_the_eip_removes_the_image_and_applies_the_source_action_last() {
     let mut plan = good_plan(basic_request()).await;
-    plan.request.source_action = ferry_core::request::SourceAction::Terminate;
+    plan.request.source_action = ferry_core::migrate::request::SourceAction::Terminate;
     let describe_new = mock!(Client::describe_instances)
         .match_requests(|r| r.instance_ids() == ["i-0new0000000000001"])
         .sequence()

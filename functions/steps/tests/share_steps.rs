@@ -16,8 +16,9 @@ use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use aws_smithy_types::error::ErrorMetadata;
 use ferry_core::io::ImageRef;
 use ferry_core::names::ExecutionContext;
-use ferry_core::share::LaunchPermission as Lp;
-use ferry_core::share::*;
+use ferry_core::share::record::LaunchPermission as Lp;
+use ferry_core::share::{facts::*, grants::*, io::*, plan::*, record::*, request::*};
+use ferry_core::tags::TAG_SOURCE_IMAGE;
 use ferry_core::{ErrorName, FerryError};
 use ferry_steps::share::*;
 use ferry_steps::Clients;
@@ -808,7 +809,7 @@ async fn revoke_by_image_removes_only_ferry_grants_for_those_accounts() {
             .match_requests(|r| r.key_id() == Some(CMK) && r.grant_id() == Some("g-b"))
             .then_output(|| RevokeGrantOutput::builder().build()),
     ];
-    let out = revoke::handle(
+    let out = revoke_share::handle(
         clients(&refs(&ec2), &refs(&kms)),
         json!({"imageId": IMAGE, "accountIds": [B]}),
     )
@@ -859,7 +860,7 @@ async fn revoke_by_record_is_idempotent() {
     ];
     let kms = [mock!(aws_sdk_kms::Client::revoke_grant)
         .then_error(|| RevokeGrantError::generic(meta("NotFoundException")))];
-    let out = revoke::handle(
+    let out = revoke_share::handle(
         clients(&refs(&ec2), &refs(&kms)),
         json!({ "record": record }),
     )
@@ -871,7 +872,7 @@ async fn revoke_by_record_is_idempotent() {
     // KMS refusing is named.
     let kms = [mock!(aws_sdk_kms::Client::revoke_grant)
         .then_error(|| RevokeGrantError::generic(meta("AccessDeniedException")))];
-    let e = revoke::handle(
+    let e = revoke_share::handle(
         clients(&refs(&ec2), &refs(&kms)),
         json!({ "record": record }),
     )
@@ -888,7 +889,7 @@ async fn revoke_refuses_bad_input_before_any_call() {
         json!({"record": {"imageId": IMAGE}}),
         json!([IMAGE]),
     ] {
-        let e = revoke::handle(clients(&[], &[]), request.clone())
+        let e = revoke_share::handle(clients(&[], &[]), request.clone())
             .await
             .unwrap_err();
         assert_eq!(e.name, ErrorName::InvalidInput, "{request}: {e}");

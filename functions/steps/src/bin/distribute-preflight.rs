@@ -1,7 +1,7 @@
-//! Lambda for the `Preflight` state of distribute-image: see `ferry_steps::copy::distribute`.
-use ferry_steps::{copy::distribute, runtime::serve};
+//! Lambda for the `Preflight` state of distribute-image: see `ferry_steps::distribute::preflight`.
+use ferry_steps::{distribute::preflight, runtime::serve};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    serve(distribute::preflight).await
+    serve(preflight::handle).await
 }

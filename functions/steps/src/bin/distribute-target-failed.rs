@@ -1,7 +1,7 @@
-//! Lambda for the `TargetFailed` state of distribute-image: see `ferry_steps::copy::distribute`.
-use ferry_steps::{copy::distribute, runtime::serve};
+//! Lambda for the `TargetFailed` state of distribute-image: see `ferry_steps::distribute::target_failed`.
+use ferry_steps::{distribute::target_failed, runtime::serve};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    serve(distribute::target_failed).await
+    serve(target_failed::handle).await
 }

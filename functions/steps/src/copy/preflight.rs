@@ -5,7 +5,10 @@
 
 use super::target;
 use crate::aws::{tag_map, Clients};
-use ferry_core::copy::{self, CopyPlanInput, CopyPreflightInput, CopyRequest};
+use ferry_core::copy::io::{CopyPlanInput, CopyPreflightInput};
+use ferry_core::copy::plan as copy_plan;
+use ferry_core::copy::refusals;
+use ferry_core::copy::request::CopyRequest;
 use ferry_core::{ErrorName, FerryError};
 
 pub async fn handle(
@@ -14,20 +17,20 @@ pub async fn handle(
 ) -> Result<CopyPlanInput, FerryError> {
     let request = CopyRequest::parse(&input.request)?;
     // A provisional plan: the session name and copy name do not depend on the owner.
-    let provisional = copy::plan(request.clone(), input.context.clone(), "")?;
+    let provisional = copy_plan::plan(request.clone(), input.context.clone(), "")?;
     let source_side = target::assume(&clients, &provisional, &request.source_region).await?;
 
     let id = &request.source_image_id;
     let image = target::image(&source_side.ec2, id).await?.ok_or_else(|| {
-        copy::image_not_visible(id, &request.source_region, &request.target_account_id)
+        refusals::image_not_visible(id, &request.source_region, &request.target_account_id)
     })?;
     let codes: Vec<String> = image
         .product_codes()
         .iter()
         .filter_map(|p| p.product_code_id().map(str::to_string))
         .collect();
-    copy::check_no_product_codes(id, &codes)?;
-    copy::check_source_available(id, &target::image_state(&image))?;
+    refusals::check_no_product_codes(id, &codes)?;
+    refusals::check_source_available(id, &target::image_state(&image))?;
     let owner = image.owner_id().unwrap_or_default().to_string();
     if owner.is_empty() {
         return Err(FerryError::new(
@@ -37,7 +40,7 @@ pub async fn handle(
     }
     tracing::info!(image = %id, owner = %owner, tags = ?tag_map(image.tags()), "source visible to the target");
 
-    let plan = copy::plan(request, input.context, &owner)?;
+    let plan = copy_plan::plan(request, input.context, &owner)?;
     let target_side = if plan.request.target_region == plan.request.source_region {
         source_side
     } else {

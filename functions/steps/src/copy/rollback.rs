@@ -7,7 +7,7 @@
 use super::target;
 use crate::aws::{aws_error, error_code, Clients};
 use crate::cleanup;
-use ferry_core::copy::{CopyRollbackInput, CopyRollbackReport};
+use ferry_core::copy::io::{CopyRollbackInput, CopyRollbackReport};
 use ferry_core::{ErrorName, FerryError};
 
 pub async fn handle(

@@ -6,7 +6,7 @@
 use super::target;
 use crate::aws::{aws_error, aws_error_with, error_code, tag_spec, Clients};
 use aws_sdk_ec2::types::ResourceType;
-use ferry_core::copy::{CopyPlanInput, CopyRef};
+use ferry_core::copy::io::{CopyPlanInput, CopyRef};
 use ferry_core::{ErrorName, FerryError};
 
 pub async fn handle(clients: Clients, input: CopyPlanInput) -> Result<CopyRef, FerryError> {

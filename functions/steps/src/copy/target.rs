@@ -3,8 +3,9 @@
 use crate::aws::{aws_error, filter, tag_map, Clients};
 use aws_sdk_ec2::types::Image;
 use aws_sdk_ec2::Client;
-use ferry_core::copy::{CopyPlan, CopyRef};
-use ferry_core::names::TAG_EXECUTION;
+use ferry_core::copy::io::CopyRef;
+use ferry_core::copy::plan::CopyPlan;
+use ferry_core::tags::TAG_EXECUTION;
 use ferry_core::{ErrorName, FerryError};
 
 /// The target account's clients in `region` (STS AssumeRole with the ExternalId; a

@@ -6,8 +6,9 @@
 
 use super::target;
 use crate::aws::{aws_error, Clients};
-use ferry_core::copy::{CopyImageInput, CopyRef};
-use ferry_core::rules::{self, ImagePoll};
+use ferry_core::copy::io::{CopyImageInput, CopyRef};
+
+use ferry_core::rules::polls::{self, ImagePoll};
 use ferry_core::{ErrorName, FerryError};
 
 pub async fn handle(clients: Clients, input: CopyImageInput) -> Result<CopyRef, FerryError> {
@@ -25,8 +26,8 @@ pub async fn handle(clients: Clients, input: CopyImageInput) -> Result<CopyRef, 
     })?;
     let state = target::image_state(&image);
     let reason = image.state_reason().and_then(|r| r.message());
-    match rules::image_poll(id, &state, reason)? {
-        ImagePoll::NotReady => Err(rules::image_not_ready(id, &state)),
+    match polls::image_poll(id, &state, reason)? {
+        ImagePoll::NotReady => Err(polls::image_not_ready(id, &state)),
         ImagePoll::Available => {
             let mut copy = target::copy_ref(&image);
             if !copy.snapshot_ids.is_empty() {

@@ -6,8 +6,9 @@ use super::describe;
 use crate::aws::{aws_error, error_code, tag_spec, Clients};
 use aws_sdk_ec2::types::ResourceType;
 use aws_sdk_ec2::Client;
-use ferry_core::io::{ImageRef, PlanInput};
-use ferry_core::plan::MigrationPlan;
+use ferry_core::io::ImageRef;
+use ferry_core::migrate::io::PlanInput;
+use ferry_core::migrate::plan::MigrationPlan;
 use ferry_core::{ErrorName, FerryError};
 
 pub async fn handle(clients: Clients, input: PlanInput) -> Result<ImageRef, FerryError> {

@@ -4,7 +4,7 @@ use crate::aws::{aws_error, filter, tag_map};
 use aws_sdk_ec2::types::{Image, Instance};
 use aws_sdk_ec2::Client;
 use ferry_core::io::ImageRef;
-use ferry_core::names::TAG_EXECUTION;
+use ferry_core::tags::TAG_EXECUTION;
 use ferry_core::{ErrorName, FerryError};
 
 /// One instance by id, or `None` if EC2 does not know it.

@@ -9,8 +9,8 @@ use super::describe;
 use crate::aws::{aws_error, ec2_tags, Clients};
 use crate::cleanup;
 use aws_sdk_ec2::types::AttributeBooleanValue;
-use ferry_core::io::{FinalizeInput, MigrationResult};
-use ferry_core::request::SourceAction;
+use ferry_core::migrate::io::{FinalizeInput, MigrationResult};
+use ferry_core::migrate::request::SourceAction;
 use ferry_core::{ErrorName, FerryError};
 
 pub async fn handle(clients: Clients, input: FinalizeInput) -> Result<MigrationResult, FerryError> {

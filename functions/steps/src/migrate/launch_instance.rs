@@ -12,8 +12,8 @@ use aws_sdk_ec2::types::{
     ResourceType, RunInstancesMonitoringEnabled, Tenancy, VolumeType,
 };
 use aws_sdk_ec2::Client;
-use ferry_core::io::{ImageInput, InstanceRef};
-use ferry_core::plan::LaunchSpec;
+use ferry_core::migrate::io::{ImageInput, InstanceRef};
+use ferry_core::migrate::plan::LaunchSpec;
 use ferry_core::FerryError;
 
 pub async fn handle(clients: Clients, input: ImageInput) -> Result<InstanceRef, FerryError> {

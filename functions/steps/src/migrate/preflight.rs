@@ -5,14 +5,14 @@ use super::describe;
 use crate::aws::{aws_error, aws_error_with, filter, tag_map, Clients};
 use aws_sdk_ec2::types::{Instance, InstanceAttributeName, LocationType};
 use aws_sdk_ec2::Client;
-use ferry_core::io::{PreflightInput, PreflightOutput};
-use ferry_core::plan::build_plan;
-use ferry_core::request::MigrateRequest;
-use ferry_core::rules;
-use ferry_core::source::{
+use ferry_core::migrate::io::{PreflightInput, PreflightOutput};
+use ferry_core::migrate::plan::build_plan;
+use ferry_core::migrate::request::MigrateRequest;
+use ferry_core::migrate::source::{
     CpuOptions, ElasticIp, MetadataOptions, SecurityGroupRef, SourceInstance, SourceVolume,
     TargetSubnet,
 };
+use ferry_core::migrate::{plan, refusals};
 use ferry_core::{ErrorName, FerryError};
 
 pub async fn handle(
@@ -66,8 +66,8 @@ pub async fn describe_source(
         describe::existing_instance(ec2, instance_id, ErrorName::InstanceNotFound).await?;
     let mut source = source_from_instance(&instance);
     // Refuse early what no further read can fix.
-    rules::check_source_state(instance_id, &source.state)?;
-    rules::check_root_device_is_ebs(instance_id, &source.root_device_type)?;
+    refusals::check_source_state(instance_id, &source.state)?;
+    refusals::check_root_device_is_ebs(instance_id, &source.root_device_type)?;
 
     let volume_ids: Vec<String> = source.volumes.iter().map(|v| v.volume_id.clone()).collect();
     if !volume_ids.is_empty() {
@@ -126,7 +126,7 @@ pub async fn describe_source(
         .and_then(|v| v.value())
         .unwrap_or(false);
 
-    if rules::is_burstable_type(&source.instance_type) {
+    if plan::is_burstable_type(&source.instance_type) {
         let out = ec2
             .describe_instance_credit_specifications()
             .instance_ids(instance_id)

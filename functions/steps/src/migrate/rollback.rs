@@ -1,5 +1,5 @@
 //! State `Rollback` (the Catch of every step after Preflight): observe what this execution
-//! left behind, let `ferry_core::rollback::decide_rollback` choose, and carry it out.
+//! left behind, let `ferry_core::migrate::rollback::decide_rollback` choose, and carry it out.
 //! Only resources tagged with this execution are touched; if something must settle first
 //! (the source still stopping, the image still pending) it does what it can and raises a
 //! not-ready error so the state's Retry runs it again.
@@ -12,11 +12,12 @@ use aws_sdk_ec2::types::{
     InstanceBlockDeviceMappingSpecification,
 };
 use aws_sdk_ec2::Client;
-use ferry_core::io::{CaughtError, RollbackInput};
-use ferry_core::names::TAG_EXECUTION;
-use ferry_core::rollback::{
+use ferry_core::io::CaughtError;
+use ferry_core::migrate::io::RollbackInput;
+use ferry_core::migrate::rollback::{
     decide_rollback, ObservedImage, ObservedInstance, RollbackAction, RollbackObservation,
 };
+use ferry_core::tags::TAG_EXECUTION;
 use ferry_core::{ErrorName, FerryError};
 use serde::{Deserialize, Serialize};
 

@@ -4,8 +4,8 @@
 
 use super::describe;
 use crate::aws::{aws_error, Clients};
-use ferry_core::io::{InstanceInput, InstanceRef};
-use ferry_core::rules;
+use ferry_core::migrate::io::{InstanceInput, InstanceRef};
+use ferry_core::rules::polls;
 use ferry_core::{ErrorName, FerryError};
 
 pub async fn handle(clients: Clients, input: InstanceInput) -> Result<InstanceRef, FerryError> {
@@ -40,7 +40,7 @@ pub async fn handle(clients: Clients, input: InstanceInput) -> Result<InstanceRe
                 .map(|s| s.as_str().to_string());
         }
     }
-    rules::instance_poll(
+    polls::instance_poll(
         id,
         &state,
         reason,

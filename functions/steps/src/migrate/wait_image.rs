@@ -4,8 +4,10 @@
 
 use super::describe;
 use crate::aws::Clients;
-use ferry_core::io::{ImageInput, ImageRef};
-use ferry_core::rules::{self, ImagePoll};
+use ferry_core::io::ImageRef;
+use ferry_core::migrate::io::ImageInput;
+
+use ferry_core::rules::polls::{self, ImagePoll};
 use ferry_core::{ErrorName, FerryError};
 
 pub async fn handle(clients: Clients, input: ImageInput) -> Result<ImageRef, FerryError> {
@@ -18,8 +20,8 @@ pub async fn handle(clients: Clients, input: ImageInput) -> Result<ImageRef, Fer
     })?;
     let state = describe::image_state(&image);
     let reason = image.state_reason().and_then(|r| r.message());
-    match rules::image_poll(id, &state, reason)? {
+    match polls::image_poll(id, &state, reason)? {
         ImagePoll::Available => Ok(describe::image_ref(&image)),
-        ImagePoll::NotReady => Err(rules::image_not_ready(id, &state)),
+        ImagePoll::NotReady => Err(polls::image_not_ready(id, &state)),
     }
 }

@@ -12,10 +12,12 @@ use aws_sdk_ec2::types::{
     SnapshotAttributeName,
 };
 use aws_sdk_kms::types::GrantOperation;
-use ferry_core::share::{
-    account_root_arn, share_grant_name, snapshot_permissions_to_add, GrantRecord, KmsAccess,
-    ShareApplyInput, ShareRecord, ShareResult, SnapshotFacts, SHARE_GRANT_OPERATIONS,
-};
+use ferry_core::share::facts::SnapshotFacts;
+use ferry_core::share::grants::{account_root_arn, share_grant_name, SHARE_GRANT_OPERATIONS};
+use ferry_core::share::io::{ShareApplyInput, ShareResult};
+use ferry_core::share::plan::snapshot_permissions_to_add;
+use ferry_core::share::record::{GrantRecord, ShareRecord};
+use ferry_core::share::request::KmsAccess;
 use ferry_core::FerryError;
 
 pub async fn handle(clients: Clients, input: ShareApplyInput) -> Result<ShareResult, FerryError> {

@@ -5,8 +5,9 @@
 
 use crate::aws::{aws_error, filter, Clients};
 use crate::cleanup;
-use ferry_core::names::{TAG_EXECUTION, TAG_WORKFLOW};
-use ferry_core::share::{ShareCleanupInput, ShareCleanupOutput, WORKFLOW_SHARE_IMAGE};
+use ferry_core::share::io::{ShareCleanupInput, ShareCleanupOutput};
+use ferry_core::share::WORKFLOW_SHARE_IMAGE;
+use ferry_core::tags::{TAG_EXECUTION, TAG_WORKFLOW};
 use ferry_core::FerryError;
 
 pub async fn handle(

@@ -6,8 +6,8 @@
 use crate::aws::{aws_error, error_code, filter, tag_spec, Clients};
 use aws_sdk_ec2::types::ResourceType;
 use ferry_core::io::ImageRef;
-use ferry_core::names::TAG_EXECUTION;
-use ferry_core::share::SharePlanInput;
+use ferry_core::share::io::SharePlanInput;
+use ferry_core::tags::TAG_EXECUTION;
 use ferry_core::FerryError;
 
 pub async fn handle(clients: Clients, input: SharePlanInput) -> Result<ImageRef, FerryError> {

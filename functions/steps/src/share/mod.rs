@@ -7,7 +7,7 @@ pub mod apply;
 pub mod cleanup;
 pub mod copy_image;
 pub mod preflight;
-pub mod revoke;
+pub mod revoke_share;
 pub mod wait_copy;
 
 mod read;

@@ -5,10 +5,11 @@
 
 use super::read;
 use crate::aws::{aws_error, Clients};
-use ferry_core::share::{
-    build_share_plan, check_image_owned, ImageFacts, ShareFacts, SharePlanInput,
-    SharePreflightInput, ShareRequest,
-};
+use ferry_core::share::facts::{ImageFacts, ShareFacts};
+use ferry_core::share::io::{SharePlanInput, SharePreflightInput};
+use ferry_core::share::plan::build_share_plan;
+use ferry_core::share::refusals::check_image_owned;
+use ferry_core::share::request::ShareRequest;
 use ferry_core::FerryError;
 
 pub async fn handle(

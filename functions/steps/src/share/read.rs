@@ -6,7 +6,8 @@ use aws_sdk_ec2::types::{
     SnapshotAttributeName,
 };
 use aws_sdk_ec2::Client;
-use ferry_core::share::{KeyFacts, KeyManager, LaunchPermission, SnapshotFacts};
+use ferry_core::share::facts::{KeyFacts, KeyManager, SnapshotFacts};
+use ferry_core::share::record::LaunchPermission;
 use ferry_core::{ErrorName, FerryError};
 
 /// KMS errors: access denied has its own name (the key policy or a grant is missing).

@@ -5,8 +5,9 @@
 use super::read;
 use crate::aws::Clients;
 use ferry_core::io::ImageRef;
-use ferry_core::rules::{self, ImagePoll};
-use ferry_core::share::ShareApplyInput;
+
+use ferry_core::rules::polls::{self, ImagePoll};
+use ferry_core::share::io::ShareApplyInput;
 use ferry_core::{ErrorName, FerryError};
 
 pub async fn handle(clients: Clients, input: ShareApplyInput) -> Result<ImageRef, FerryError> {
@@ -25,13 +26,13 @@ pub async fn handle(clients: Clients, input: ShareApplyInput) -> Result<ImageRef
         .map(|s| s.as_str().to_string())
         .unwrap_or_default();
     let reason = image.state_reason().and_then(|r| r.message());
-    match rules::image_poll(id, &state, reason)? {
+    match polls::image_poll(id, &state, reason)? {
         ImagePoll::Available => Ok(ImageRef {
             image_id: id.clone(),
             name: image.name().unwrap_or_default().to_string(),
             state,
             snapshot_ids: read::image_snapshot_ids(&image),
         }),
-        ImagePoll::NotReady => Err(rules::image_not_ready(id, &state)),
+        ImagePoll::NotReady => Err(polls::image_not_ready(id, &state)),
     }
 }

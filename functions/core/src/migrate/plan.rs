@@ -1,12 +1,14 @@
 //! The migration plan: everything later steps need, decided once by preflight.
 
-use crate::errors::{ErrorName, FerryError};
-use crate::names::{self, ExecutionContext, WORKFLOW_MIGRATE_INSTANCE};
-use crate::request::MigrateRequest;
-use crate::rules;
-use crate::source::{
+use super::refusals;
+use super::request::MigrateRequest;
+use super::source::{
     CpuOptions, ElasticIp, MetadataOptions, SecurityGroupRef, SourceInstance, TargetSubnet,
 };
+use super::WORKFLOW_MIGRATE_INSTANCE;
+use crate::errors::{ErrorName, FerryError};
+use crate::names::{self, ExecutionContext};
+use crate::tags;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -110,9 +112,9 @@ pub fn build_plan(
     offered_types: &[String],
 ) -> Result<MigrationPlan, FerryError> {
     let id = source.instance_id.as_str();
-    rules::check_source_state(id, &source.state)?;
-    rules::check_root_device_is_ebs(id, &source.root_device_type)?;
-    rules::check_target_az_differs(
+    refusals::check_source_state(id, &source.state)?;
+    refusals::check_root_device_is_ebs(id, &source.root_device_type)?;
+    refusals::check_target_az_differs(
         &source.availability_zone,
         &target.subnet_id,
         &target.availability_zone,
@@ -121,14 +123,14 @@ pub fn build_plan(
         .iter()
         .map(|g| (g.group_id.clone(), g.vpc_id.clone()))
         .collect();
-    rules::check_security_groups_in_vpc(&groups, &target.subnet_id, &target.vpc_id)?;
-    check_supported_layout(source)?;
+    refusals::check_security_groups_in_vpc(&groups, &target.subnet_id, &target.vpc_id)?;
+    refusals::check_supported_layout(source)?;
     let instance_type = request
         .instance_type
         .clone()
         .unwrap_or_else(|| source.instance_type.clone());
-    rules::check_type_offered(&instance_type, &target.availability_zone, offered_types)?;
-    rules::check_source_protection(
+    refusals::check_type_offered(&instance_type, &target.availability_zone, offered_types)?;
+    refusals::check_source_protection(
         id,
         request.stop_source,
         request.source_action,
@@ -136,22 +138,22 @@ pub fn build_plan(
         source.disable_api_stop,
     )?;
 
-    let ferry_tags = names::ferry_tags(WORKFLOW_MIGRATE_INSTANCE, &execution.execution_arn, id);
+    let ferry_tags = tags::ferry_tags(WORKFLOW_MIGRATE_INSTANCE, &execution.execution_arn, id);
     let mut instance_tags: BTreeMap<String, String> = source
         .tags
         .iter()
-        .filter(|(k, _)| rules::is_settable_tag_key(k) && !k.starts_with(rules::FERRY_TAG_PREFIX))
+        .filter(|(k, _)| tags::is_settable_tag_key(k) && !k.starts_with(tags::FERRY_TAG_PREFIX))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     instance_tags.extend(request.tags.clone());
     instance_tags.extend(ferry_tags.clone());
-    if instance_tags.len() > rules::MAX_TAGS_PER_RESOURCE {
+    if instance_tags.len() > tags::MAX_TAGS_PER_RESOURCE {
         return Err(FerryError::new(
             ErrorName::UnsupportedConfiguration,
             format!(
                 "the new instance would carry {} tags (source, request and 3 ferry: tags); EC2 allows {}",
                 instance_tags.len(),
-                rules::MAX_TAGS_PER_RESOURCE
+                tags::MAX_TAGS_PER_RESOURCE
             ),
         ));
     }
@@ -206,7 +208,7 @@ pub fn build_plan(
                 .tags
                 .iter()
                 .filter(|(k, _)| {
-                    rules::is_settable_tag_key(k) && !k.starts_with(rules::FERRY_TAG_PREFIX)
+                    tags::is_settable_tag_key(k) && !k.starts_with(tags::FERRY_TAG_PREFIX)
                 })
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
@@ -229,7 +231,7 @@ pub fn build_plan(
         cpu_credits: source
             .cpu_credits
             .clone()
-            .filter(|_| rules::is_burstable_type(&instance_type)),
+            .filter(|_| is_burstable_type(&instance_type)),
         tenancy: source.tenancy.clone().filter(|t| t != "default"),
         placement_group: source.placement_group.clone(),
         cpu_options: source.cpu_options.clone().filter(|_| !type_changed),
@@ -261,7 +263,7 @@ pub fn build_plan(
                 source.availability_zone, target.availability_zone, execution.execution_name
             ),
             name: image_name,
-            no_reboot: rules::create_image_no_reboot(
+            no_reboot: create_image_no_reboot(
                 request.no_reboot,
                 if stops_source {
                     "stopped"
@@ -283,173 +285,25 @@ pub fn volume_type_takes_iops(volume_type: &str) -> bool {
     matches!(volume_type, "io1" | "io2" | "gp3")
 }
 
-/// Layouts ferry cannot recreate faithfully are refused rather than silently changed.
-fn check_supported_layout(source: &SourceInstance) -> Result<(), FerryError> {
-    let id = &source.instance_id;
-    let refuse = |why: String| Err(FerryError::new(ErrorName::UnsupportedConfiguration, why));
-    if source.network_interface_count > 1 {
-        return refuse(format!(
-            "{id} has {} network interfaces; ferry moves single-interface instances only",
-            source.network_interface_count
-        ));
-    }
-    if source.secondary_private_ip_count > 0 {
-        return refuse(format!(
-            "{id} has secondary private IPs, which a new subnet cannot keep"
-        ));
-    }
-    if let Some(lifecycle) = &source.instance_lifecycle {
-        return refuse(format!(
-            "{id} is a {lifecycle} instance; ferry moves on-demand instances only"
-        ));
-    }
-    if source.tenancy.as_deref() == Some("host") {
-        return refuse(format!(
-            "{id} runs on a Dedicated Host (tenancy host), which is bound to its AZ"
-        ));
-    }
-    if source.volumes.is_empty() {
-        return refuse(format!("{id} has no EBS volumes to image"));
-    }
-    Ok(())
+/// Rule 10: CreateImage reboots unless `NoReboot`. A stopped source needs no reboot.
+pub fn create_image_no_reboot(requested_no_reboot: bool, source_state: &str) -> bool {
+    requested_no_reboot || source_state == "stopped"
+}
+
+/// Burstable (T) types carry a CPU credit specification (`standard`/`unlimited`).
+pub fn is_burstable_type(instance_type: &str) -> bool {
+    matches!(
+        instance_type.split('.').next(),
+        Some("t1" | "t2" | "t3" | "t3a" | "t4g")
+    )
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use crate::request::SourceAction;
-    use crate::source::SourceVolume;
+    use crate::migrate::fixtures::*;
+    use crate::migrate::request::SourceAction;
     use serde_json::json;
-
-    pub const CMK: &str =
-        "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
-
-    pub fn execution() -> ExecutionContext {
-        ExecutionContext {
-            execution_arn:
-                "arn:aws:states:eu-west-1:111122223333:execution:ferry-migrate-instance:move-web-1"
-                    .into(),
-            execution_name: "move-web-1".into(),
-            state_machine_arn: Some(
-                "arn:aws:states:eu-west-1:111122223333:stateMachine:ferry-migrate-instance".into(),
-            ),
-            start_time: Some("2026-11-29T05:41:00Z".into()),
-        }
-    }
-
-    /// A web server as DescribeInstances & co. describe it: encrypted gp3 root under a CMK,
-    /// an io2 data volume, IMDSv2, an instance profile, an Elastic IP, a T3 credit spec.
-    pub fn web_server() -> SourceInstance {
-        SourceInstance {
-            instance_id: "i-0a1b2c3d4e5f60718".into(),
-            state: "running".into(),
-            availability_zone: "eu-west-1a".into(),
-            subnet_id: "subnet-0aaa1111bbbb22223".into(),
-            vpc_id: "vpc-0c0ffee0c0ffee000".into(),
-            instance_type: "t3.large".into(),
-            root_device_type: "ebs".into(),
-            root_device_name: Some("/dev/xvda".into()),
-            image_id: Some("ami-0abcdef1234567890".into()),
-            private_ip: Some("10.0.1.23".into()),
-            public_ip: Some("34.250.10.20".into()),
-            security_group_ids: vec!["sg-0123456789abcdef0".into(), "sg-0fedcba9876543210".into()],
-            iam_instance_profile_arn: Some("arn:aws:iam::111122223333:instance-profile/web".into()),
-            key_name: Some("ops-2026".into()),
-            tags: BTreeMap::from([
-                ("Name".into(), "web-1".into()),
-                ("team".into(), "storefront".into()),
-                ("aws:cloudformation:stack-name".into(), "web".into()),
-            ]),
-            volumes: vec![
-                SourceVolume {
-                    device_name: "/dev/xvda".into(),
-                    volume_id: "vol-0123456789abcdef0".into(),
-                    delete_on_termination: true,
-                    volume_type: "gp3".into(),
-                    size_gib: 30,
-                    iops: Some(4000),
-                    throughput: Some(250),
-                    encrypted: true,
-                    kms_key_id: Some(CMK.into()),
-                    tags: BTreeMap::from([("Name".into(), "web-1-root".into())]),
-                },
-                SourceVolume {
-                    device_name: "/dev/sdf".into(),
-                    volume_id: "vol-0fedcba9876543210".into(),
-                    delete_on_termination: false,
-                    volume_type: "io2".into(),
-                    size_gib: 200,
-                    iops: Some(10000),
-                    throughput: None,
-                    encrypted: true,
-                    kms_key_id: Some(CMK.into()),
-                    tags: BTreeMap::new(),
-                },
-            ],
-            metadata_options: Some(MetadataOptions {
-                http_tokens: Some("required".into()),
-                http_put_response_hop_limit: Some(2),
-                http_endpoint: Some("enabled".into()),
-                http_protocol_ipv6: Some("disabled".into()),
-                instance_metadata_tags: Some("enabled".into()),
-            }),
-            monitoring_enabled: true,
-            user_data: Some("IyEvYmluL2Jhc2gKZWNobyBoZWxsbwo=".into()),
-            disable_api_termination: true,
-            disable_api_stop: false,
-            ebs_optimized: true,
-            cpu_credits: Some("unlimited".into()),
-            tenancy: Some("default".into()),
-            placement_group: None,
-            cpu_options: Some(CpuOptions {
-                core_count: Some(1),
-                threads_per_core: Some(2),
-            }),
-            hibernation_configured: false,
-            instance_lifecycle: None,
-            network_interface_count: 1,
-            secondary_private_ip_count: 0,
-            elastic_ips: vec![ElasticIp {
-                allocation_id: "eipalloc-0123456789abcdef0".into(),
-                public_ip: "34.250.10.20".into(),
-                private_ip: Some("10.0.1.23".into()),
-            }],
-        }
-    }
-
-    pub fn target() -> TargetSubnet {
-        TargetSubnet {
-            subnet_id: "subnet-0bbb2222cccc33334".into(),
-            availability_zone: "eu-west-1b".into(),
-            vpc_id: "vpc-0c0ffee0c0ffee000".into(),
-        }
-    }
-
-    pub fn groups(s: &SourceInstance) -> Vec<SecurityGroupRef> {
-        s.security_group_ids
-            .iter()
-            .map(|g| SecurityGroupRef {
-                group_id: g.clone(),
-                vpc_id: s.vpc_id.clone(),
-            })
-            .collect()
-    }
-
-    pub fn request(extra: serde_json::Value) -> MigrateRequest {
-        let mut v = json!({"sourceInstanceId": "i-0a1b2c3d4e5f60718", "targetSubnetId": "subnet-0bbb2222cccc33334"});
-        for (k, x) in extra.as_object().unwrap() {
-            v[k] = x.clone();
-        }
-        MigrateRequest::parse(&v).unwrap()
-    }
-
-    fn offered() -> Vec<String> {
-        vec!["t3.large".into(), "m7i.large".into()]
-    }
-
-    pub fn plan_for(req: &MigrateRequest, s: &SourceInstance) -> Result<MigrationPlan, FerryError> {
-        build_plan(&execution(), req, s, &target(), &groups(s), &offered())
-    }
 
     #[test]
     fn plan_carries_every_attribute_of_the_source() {
@@ -681,5 +535,20 @@ pub(crate) mod tests {
         let back: MigrationPlan =
             serde_json::from_value(serde_json::to_value(&p).unwrap()).unwrap();
         assert_eq!(p, back);
+    }
+
+    #[test]
+    fn no_reboot() {
+        assert!(!create_image_no_reboot(false, "running"));
+        assert!(create_image_no_reboot(true, "running"));
+        assert!(create_image_no_reboot(false, "stopped"));
+    }
+
+    #[test]
+    fn burstable() {
+        assert!(is_burstable_type("t3.micro"));
+        assert!(is_burstable_type("t4g.nano"));
+        assert!(!is_burstable_type("m5.large"));
+        assert!(!is_burstable_type("trn1.2xlarge"));
     }
 }

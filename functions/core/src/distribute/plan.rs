@@ -1,30 +1,14 @@
-//! The `distribute-image` workflow's pure side: share an image once, then copy it into
-//! many target accounts (one nested copy-image execution per target, at most
-//! [`MAX_CONCURRENT_COPIES`] at a time), and report each target's outcome.
+//! The distribute-image request, checked target by target as copy-image would check it,
+//! and the plan the Map runs.
 
-use crate::copy::CopyRequest;
-use crate::errors::{ErrorName, FerryError};
-use crate::io::CaughtError;
+use super::{MAX_EXECUTION_NAME, MAX_TARGETS};
+use crate::copy::request::CopyRequest;
+use crate::errors::FerryError;
 use crate::names::{self, ExecutionContext};
-use crate::rules;
+use crate::rules::ids::check_resource_id;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-
-pub const WORKFLOW_DISTRIBUTE_IMAGE: &str = "distribute-image";
-
-/// Rule 8: "Concurrent snapshot copies per destination Region" is 20 (not adjustable).
-/// The Map runs at most this many copy-image executions at once; each has at most one
-/// CopyImage in flight, so no destination region (of any account) sees more than 20.
-pub const MAX_CONCURRENT_COPIES: u32 = 20;
-
-/// One execution's history holds at most 25,000 events; a target costs about 10 in the
-/// parent (Map iteration, nested .sync task, result). Far below that, and a readable
-/// report.
-pub const MAX_TARGETS: usize = 500;
-
-/// Step Functions execution names: 1-80 characters.
-pub const MAX_EXECUTION_NAME: usize = 80;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -69,13 +53,6 @@ pub struct DistributePlan {
     pub share_execution_name: String,
     pub fail_fast: bool,
     pub targets: Vec<TargetItem>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DistributePreflightInput {
-    pub request: Value,
-    pub context: ExecutionContext,
 }
 
 /// The region of an execution ARN (`arn:aws:states:<region>:<account>:execution:...`).
@@ -124,7 +101,7 @@ impl DistributePlan {
             .and_then(Value::as_str)
             .ok_or_else(|| FerryError::invalid_input("share.imageId: required"))?
             .to_string();
-        rules::check_resource_id("share.imageId", "ami", &image_id)?;
+        check_resource_id("share.imageId", "ami", &image_id)?;
         if raw.targets.is_empty() {
             return Err(FerryError::invalid_input(
                 "targets: give at least one target",
@@ -210,89 +187,11 @@ impl DistributePlan {
     }
 }
 
-/// A target whose copy failed, as the Map's Catch hands it over.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TargetFailedInput {
-    pub target: TargetItem,
-    #[serde(default)]
-    pub error: Option<CaughtError>,
-}
-
-/// One target's line in the distribute-image output.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TargetResult {
-    pub account_id: String,
-    pub region: String,
-    /// `SUCCEEDED` or `FAILED`.
-    pub status: String,
-    pub execution_name: String,
-    pub error: Option<String>,
-    pub cause: Option<String>,
-}
-
-/// The failed target's report: a nested execution that failed comes back as
-/// `States.TaskFailed` whose Cause is the child's DescribeExecution as JSON; its own
-/// Error and Cause (e.g. `Ferry.TargetAccessDenied`) are what the operator needs.
-pub fn target_failed(input: &TargetFailedInput) -> TargetResult {
-    let caught = input.error.clone().unwrap_or_default();
-    let (error, cause) = match serde_json::from_str::<Value>(&caught.cause) {
-        Ok(Value::Object(child)) => {
-            let field = |a: &str, b: &str| {
-                child
-                    .get(a)
-                    .or_else(|| child.get(b))
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            };
-            match field("Error", "error") {
-                Some(e) => (e, field("Cause", "cause").unwrap_or_default()),
-                None => (caught.error.clone(), caught.cause.clone()),
-            }
-        }
-        _ => (caught.error.clone(), caught.cause.clone()),
-    };
-    TargetResult {
-        account_id: input.target.account_id.clone(),
-        region: input.target.region.clone(),
-        status: "FAILED".to_string(),
-        execution_name: input.target.execution_name.clone(),
-        error: Some(if error.is_empty() {
-            ErrorName::AwsError.as_str().to_string()
-        } else {
-            error
-        }),
-        cause: Some(cause),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn ctx(name: &str) -> ExecutionContext {
-        ExecutionContext {
-            execution_arn: format!(
-                "arn:aws:states:us-east-1:111122223333:execution:ferry-distribute-image:{name}"
-            ),
-            execution_name: name.to_string(),
-            ..Default::default()
-        }
-    }
-
-    fn target(account: &str) -> Value {
-        json!({
-            "accountId": account,
-            "roleArn": format!("arn:aws:iam::{account}:role/ferry/ferry-target"),
-            "externalId": "ferry-ext",
-            "kmsKeyId": "alias/ferry-copies",
-        })
-    }
-
-    fn request(targets: Vec<Value>) -> Value {
-        json!({"share": {"imageId": "ami-0123456789abcdef0"}, "targets": targets})
-    }
+    use crate::distribute::fixtures::*;
+    use crate::errors::ErrorName;
 
     fn refused(v: Value) -> FerryError {
         let e = DistributePlan::parse(&v, &ctx("d-1")).unwrap_err();
@@ -386,45 +285,6 @@ mod tests {
             child_execution_name(&ctx("b"), "share")
         );
         assert!(child_execution_name(&ctx("d-1"), "share").starts_with("d-1-"));
-    }
-
-    #[test]
-    fn a_failed_child_reports_its_own_error() {
-        let p = DistributePlan::parse(&request(vec![target("222233334444")]), &ctx("d-1")).unwrap();
-        let child = json!({"ExecutionArn": "arn:...", "Status": "FAILED",
-                           "Error": "Ferry.TargetAccessDenied", "Cause": "AssumeRole: AccessDenied: User: ..."});
-        let r = target_failed(&TargetFailedInput {
-            target: p.targets[0].clone(),
-            error: Some(CaughtError {
-                error: "States.TaskFailed".into(),
-                cause: child.to_string(),
-            }),
-        });
-        assert_eq!(r.status, "FAILED");
-        assert_eq!(r.account_id, "222233334444");
-        assert_eq!(r.error.as_deref(), Some("Ferry.TargetAccessDenied"));
-        assert!(r.cause.unwrap().contains("AccessDenied"));
-        // lowercase keys (some SDK renderings), and a non-JSON cause
-        let r = target_failed(&TargetFailedInput {
-            target: p.targets[0].clone(),
-            error: Some(CaughtError {
-                error: "States.TaskFailed".into(),
-                cause: json!({"error": "Ferry.ImageFailed", "cause": "failed"}).to_string(),
-            }),
-        });
-        assert_eq!(r.error.as_deref(), Some("Ferry.ImageFailed"));
-        let r = target_failed(&TargetFailedInput {
-            target: p.targets[0].clone(),
-            error: Some(CaughtError {
-                error: "StepFunctions.ExecutionLimitExceededException".into(),
-                cause: "too many".into(),
-            }),
-        });
-        assert_eq!(
-            r.error.as_deref(),
-            Some("StepFunctions.ExecutionLimitExceededException")
-        );
-        assert_eq!(r.cause.as_deref(), Some("too many"));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! a source this run stopped is started again; and if the source is gone, nothing is
 //! removed, because the new instance or the image may be the only copy left.
 
-use crate::plan::MigrationPlan;
+use super::plan::MigrationPlan;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -164,7 +164,7 @@ pub fn decide_rollback(plan: &MigrationPlan, seen: &RollbackObservation) -> Roll
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::tests::{plan_for, request, web_server};
+    use crate::migrate::fixtures::{plan_for, request, web_server};
     use serde_json::json;
 
     fn plan(extra: serde_json::Value) -> MigrationPlan {

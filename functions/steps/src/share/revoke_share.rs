@@ -12,10 +12,10 @@ use aws_sdk_ec2::types::{
     CreateVolumePermission, CreateVolumePermissionModifications, LaunchPermissionModifications,
     SnapshotAttributeName,
 };
-use ferry_core::share::{
-    is_share_grant, GrantRecord, LaunchPermission, RevokeRequest, RevokeResult, ShareRecord,
-    ShareTargets, SnapshotPermission,
-};
+use ferry_core::share::grants::is_share_grant;
+use ferry_core::share::record::{GrantRecord, LaunchPermission, ShareRecord, SnapshotPermission};
+use ferry_core::share::request::ShareTargets;
+use ferry_core::share::revoke::{RevokeRequest, RevokeResult};
 use ferry_core::FerryError;
 
 pub async fn handle(

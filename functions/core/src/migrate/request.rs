@@ -1,7 +1,8 @@
 //! The `migrate-instance` request: what the console, a schedule or a pipeline sends.
 
 use crate::errors::FerryError;
-use crate::rules;
+use crate::rules::ids::{check_instance_type_name, check_resource_id};
+use crate::tags::check_user_tag;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -86,8 +87,8 @@ impl MigrateRequest {
     }
 
     fn validate(&self) -> Result<(), FerryError> {
-        rules::check_resource_id("sourceInstanceId", "i", &self.source_instance_id)?;
-        rules::check_resource_id("targetSubnetId", "subnet", &self.target_subnet_id)?;
+        check_resource_id("sourceInstanceId", "i", &self.source_instance_id)?;
+        check_resource_id("targetSubnetId", "subnet", &self.target_subnet_id)?;
         if let Some(groups) = &self.security_group_ids {
             if groups.is_empty() {
                 return Err(FerryError::invalid_input(
@@ -95,14 +96,14 @@ impl MigrateRequest {
                 ));
             }
             for group in groups {
-                rules::check_resource_id("securityGroupIds", "sg", group)?;
+                check_resource_id("securityGroupIds", "sg", group)?;
             }
         }
         if let Some(instance_type) = &self.instance_type {
-            rules::check_instance_type_name(instance_type)?;
+            check_instance_type_name(instance_type)?;
         }
         for (key, value) in &self.tags {
-            rules::check_user_tag(key, value)?;
+            check_user_tag(key, value)?;
         }
         Ok(())
     }

@@ -1,0 +1,62 @@
+//! What each copy-image step takes and returns: the JSON the state machine passes.
+
+use super::plan::CopyPlan;
+use crate::io::CaughtError;
+use crate::names::ExecutionContext;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CopyPreflightInput {
+    pub request: Value,
+    pub context: ExecutionContext,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CopyPlanInput {
+    pub plan: CopyPlan,
+}
+
+/// The copy in the target account, as copy-image, wait-copy and the output report it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct CopyRef {
+    pub image_id: String,
+    pub name: String,
+    pub state: String,
+    #[serde(default)]
+    pub snapshot_ids: Vec<String>,
+    /// The KMS key of the copy's snapshots (the target's key, rule 6).
+    #[serde(default)]
+    pub kms_key_ids: Vec<String>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CopyImageInput {
+    pub plan: CopyPlan,
+    pub copy: CopyRef,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CopyRollbackInput {
+    pub plan: CopyPlan,
+    #[serde(default)]
+    pub copy: Option<CopyRef>,
+    #[serde(default)]
+    pub error: Option<CaughtError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CopyRollbackReport {
+    pub deregistered: Vec<String>,
+    pub deleted_snapshots: Vec<String>,
+    pub original_error: Option<CaughtError>,
+}

@@ -1,0 +1,189 @@
+//! The copy plan: names, token, tags and the revoke payload, decided once by preflight.
+
+use super::request::CopyRequest;
+use super::{COPY_TOKEN_PURPOSE, WORKFLOW_COPY_IMAGE};
+use crate::errors::FerryError;
+use crate::names::{self, ExecutionContext};
+use crate::share::record::parse_share_record;
+use crate::tags::{
+    TAG_EXECUTION, TAG_SOURCE_ACCOUNT, TAG_SOURCE_IMAGE, TAG_SOURCE_REGION, TAG_WORKFLOW,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// The copy's AMI name: the requested one, else `ferry-copy-<source>-<execution>-<hash>`
+/// (deterministic per execution, within AMI name rules).
+pub fn copy_image_name(request: &CopyRequest, execution: &ExecutionContext) -> String {
+    if let Some(name) = &request.name {
+        return name.clone();
+    }
+    let readable = names::readable_execution_name(execution, 60);
+    let digest = names::client_token(&execution.execution_arn, "copy-image-name");
+    format!(
+        "ferry-copy-{}-{readable}-{}",
+        request.source_image_id,
+        &digest["ferry-".len().."ferry-".len() + 10]
+    )
+}
+
+/// RoleSessionName for the target (2-64 of `[\w+=,.@-]`): shows in the target's
+/// CloudTrail which ferry execution acted there.
+pub fn session_name(execution: &ExecutionContext) -> String {
+    let token = names::client_token(&execution.execution_arn, "session");
+    format!(
+        "ferry-copy-image-{}",
+        &token["ferry-".len().."ferry-".len() + 16]
+    )
+}
+
+/// Provenance tags on the copy and its snapshots; rollback finds the copy by them.
+pub fn copy_tags(
+    request: &CopyRequest,
+    execution_arn: &str,
+    source_account: &str,
+) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (TAG_WORKFLOW.to_string(), WORKFLOW_COPY_IMAGE.to_string()),
+        (TAG_EXECUTION.to_string(), execution_arn.to_string()),
+        (TAG_SOURCE_ACCOUNT.to_string(), source_account.to_string()),
+        (
+            TAG_SOURCE_IMAGE.to_string(),
+            request.source_image_id.clone(),
+        ),
+        (TAG_SOURCE_REGION.to_string(), request.source_region.clone()),
+    ])
+}
+
+/// What RevokeShareFunction is invoked with: what the share granted to the target only
+/// (`ShareRecord::for_account`) when copy-image was given the record, else the image and
+/// the target account (revoke-share then removes what ferry granted that account).
+pub fn revoke_payload(request: &CopyRequest) -> Result<Value, FerryError> {
+    match &request.share {
+        Some(value) => {
+            let record = parse_share_record(value)?.for_account(&request.target_account_id);
+            Ok(serde_json::json!({ "record": record }))
+        }
+        None => Ok(serde_json::json!({
+            "imageId": request.source_image_id,
+            "accountIds": [request.target_account_id],
+        })),
+    }
+}
+
+/// Everything later steps need, decided once by the copy preflight.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CopyPlan {
+    pub workflow: String,
+    pub execution: ExecutionContext,
+    pub request: CopyRequest,
+    /// The account that owns the source image (as the target sees it).
+    pub source_account_id: String,
+    pub copy_name: String,
+    pub description: String,
+    pub client_token: String,
+    pub session_name: String,
+    /// On the copy and its snapshots (TagSpecifications of CopyImage).
+    pub tags: BTreeMap<String, String>,
+    pub revoke_after_copy: bool,
+    /// RevokeShareFunction's input (the Revoke state passes it through).
+    pub revoke: Value,
+}
+
+/// The plan from a validated request and what the target saw of the source.
+pub fn plan(
+    request: CopyRequest,
+    execution: ExecutionContext,
+    source_account_id: &str,
+) -> Result<CopyPlan, FerryError> {
+    Ok(CopyPlan {
+        workflow: WORKFLOW_COPY_IMAGE.to_string(),
+        copy_name: copy_image_name(&request, &execution),
+        description: format!(
+            "Copy of {} ({}, account {source_account_id}) by ferry {}",
+            request.source_image_id, request.source_region, execution.execution_name
+        ),
+        client_token: names::client_token(&execution.execution_arn, COPY_TOKEN_PURPOSE),
+        session_name: session_name(&execution),
+        tags: copy_tags(&request, &execution.execution_arn, source_account_id),
+        revoke_after_copy: request.revoke_after_copy,
+        revoke: revoke_payload(&request)?,
+        source_account_id: source_account_id.to_string(),
+        execution,
+        request,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::copy::fixtures::*;
+    use crate::rules::ids::check_image_name;
+    use serde_json::json;
+
+    #[test]
+    fn names_tokens_and_tags_derive_from_the_execution() {
+        let r = CopyRequest::parse(&minimal()).unwrap();
+        let p1 = plan(r.clone(), ctx("copy-1"), "111122223333").unwrap();
+        let p1b = plan(r.clone(), ctx("copy-1"), "111122223333").unwrap();
+        let p2 = plan(r.clone(), ctx("copy-2"), "111122223333").unwrap();
+        assert_eq!(p1.copy_name, p1b.copy_name);
+        assert_eq!(p1.client_token, p1b.client_token);
+        assert_ne!(p1.copy_name, p2.copy_name);
+        assert_ne!(p1.client_token, p2.client_token);
+        assert!(p1.client_token.len() <= 64 && p1.client_token.is_ascii());
+        assert_eq!(
+            p1.client_token,
+            names::client_token(&ctx("copy-1").execution_arn, COPY_TOKEN_PURPOSE)
+        );
+        check_image_name("copy", &p1.copy_name).unwrap();
+        assert!(p1
+            .copy_name
+            .starts_with("ferry-copy-ami-0123456789abcdef0-copy-1-"));
+        let long = plan(r.clone(), ctx(&"x".repeat(80)), "111122223333").unwrap();
+        check_image_name("copy", &long.copy_name).unwrap();
+        // session names: 2-64 of [\w+=,.@-]
+        assert!((2..=64).contains(&p1.session_name.len()));
+        assert_ne!(p1.session_name, p2.session_name);
+        assert_eq!(p1.tags[TAG_WORKFLOW], "copy-image");
+        assert_eq!(p1.tags[TAG_EXECUTION], ctx("copy-1").execution_arn);
+        assert_eq!(p1.tags[TAG_SOURCE_ACCOUNT], "111122223333");
+        assert_eq!(p1.tags[TAG_SOURCE_IMAGE], "ami-0123456789abcdef0");
+        assert_eq!(p1.tags[TAG_SOURCE_REGION], "us-east-1");
+        // a given name is used as is
+        let mut v = minimal();
+        v["name"] = json!("golden-web");
+        let named = plan(CopyRequest::parse(&v).unwrap(), ctx("copy-1"), "1").unwrap();
+        assert_eq!(named.copy_name, "golden-web");
+    }
+
+    #[test]
+    fn revoke_without_a_record_names_image_and_target() {
+        let r = CopyRequest::parse(&minimal()).unwrap();
+        assert_eq!(
+            revoke_payload(&r).unwrap(),
+            json!({"imageId": "ami-0123456789abcdef0", "accountIds": [B]})
+        );
+    }
+
+    #[test]
+    fn revoke_with_a_record_keeps_only_the_targets_part() {
+        for share in [record(), json!({"record": record(), "warnings": []})] {
+            let r = CopyRequest::parse(&with("share", share)).unwrap();
+            let payload = revoke_payload(&r).unwrap();
+            let f = &payload["record"];
+            assert_eq!(f["imageId"], "ami-0123456789abcdef0");
+            assert_eq!(f["ownerAccountId"], "111122223333");
+            assert_eq!(f["launchPermissions"], json!([{"userId": B}]));
+            assert_eq!(
+                f["snapshotPermissions"],
+                json!([{"snapshotId": "snap-0123456789abcdef0", "userId": B}])
+            );
+            assert_eq!(f["grants"].as_array().unwrap().len(), 1);
+            assert_eq!(f["grants"][0]["grantId"], "g1");
+            // what revoke-share accepts
+            crate::share::revoke::RevokeRequest::parse(&payload).unwrap();
+        }
+    }
+}

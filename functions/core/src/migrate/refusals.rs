@@ -1,0 +1,216 @@
+//! The AWS rules that refuse a migration before any change: the source's state, root
+//! device, protection and layout, the target subnet's AZ and VPC, the type's offering.
+
+use super::request::SourceAction;
+use super::source::SourceInstance;
+use crate::errors::{ErrorName, FerryError};
+
+/// Only a `running` or `stopped` instance can be imaged and moved.
+pub fn check_source_state(instance_id: &str, state: &str) -> Result<(), FerryError> {
+    match state {
+        "running" | "stopped" => Ok(()),
+        other => Err(FerryError::new(
+            ErrorName::InvalidInstanceState,
+            format!("{instance_id} is {other}; it must be running or stopped"),
+        )),
+    }
+}
+
+/// Rule 11: instance-store volumes are not captured in an AMI; the root must be EBS.
+pub fn check_root_device_is_ebs(
+    instance_id: &str,
+    root_device_type: &str,
+) -> Result<(), FerryError> {
+    if root_device_type == "ebs" {
+        Ok(())
+    } else {
+        Err(FerryError::new(
+            ErrorName::UnsupportedRootDevice,
+            format!(
+                "{instance_id} has an {root_device_type} root device; only EBS-backed instances can be imaged and moved"
+            ),
+        ))
+    }
+}
+
+/// The point of the move: the target subnet must be in another AZ.
+pub fn check_target_az_differs(
+    source_az: &str,
+    subnet_id: &str,
+    target_az: &str,
+) -> Result<(), FerryError> {
+    if source_az != target_az {
+        Ok(())
+    } else {
+        Err(FerryError::new(
+            ErrorName::SameAvailabilityZone,
+            format!(
+                "{subnet_id} is in {target_az}, the source's own AZ; choose a subnet in another AZ"
+            ),
+        ))
+    }
+}
+
+/// Security groups belong to a VPC: the new instance's groups must be in the subnet's VPC.
+pub fn check_security_groups_in_vpc(
+    groups: &[(String, String)],
+    subnet_id: &str,
+    subnet_vpc: &str,
+) -> Result<(), FerryError> {
+    let foreign: Vec<String> = groups
+        .iter()
+        .filter(|(_, vpc)| vpc != subnet_vpc)
+        .map(|(id, vpc)| format!("{id} ({vpc})"))
+        .collect();
+    if foreign.is_empty() {
+        Ok(())
+    } else {
+        Err(FerryError::new(
+            ErrorName::SecurityGroupVpcMismatch,
+            format!(
+                "{subnet_id} is in {subnet_vpc} but security groups {} are not; pass securityGroupIds from {subnet_vpc}",
+                foreign.join(", ")
+            ),
+        ))
+    }
+}
+
+/// Rule 12: the type must be offered in the target AZ (`DescribeInstanceTypeOfferings`).
+pub fn check_type_offered(
+    instance_type: &str,
+    target_az: &str,
+    offered: &[String],
+) -> Result<(), FerryError> {
+    if offered.iter().any(|t| t == instance_type) {
+        Ok(())
+    } else {
+        Err(FerryError::new(
+            ErrorName::InstanceTypeNotOffered,
+            format!("{instance_type} is not offered in {target_az}"),
+        ))
+    }
+}
+
+/// A protected source would make the requested stop or terminate fail after the new
+/// instance is already running: refuse up front instead.
+pub fn check_source_protection(
+    instance_id: &str,
+    stop_source: bool,
+    action: SourceAction,
+    disable_api_termination: bool,
+    disable_api_stop: bool,
+) -> Result<(), FerryError> {
+    if action == SourceAction::Terminate && disable_api_termination {
+        return Err(FerryError::new(
+            ErrorName::SourceProtected,
+            format!("{instance_id} has termination protection; sourceAction terminate would fail"),
+        ));
+    }
+    let stops = stop_source || action == SourceAction::Stop;
+    if stops && disable_api_stop {
+        return Err(FerryError::new(
+            ErrorName::SourceProtected,
+            format!(
+                "{instance_id} has stop protection; stopSource or sourceAction stop would fail"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Layouts ferry cannot recreate faithfully are refused rather than silently changed.
+pub fn check_supported_layout(source: &SourceInstance) -> Result<(), FerryError> {
+    let id = &source.instance_id;
+    let refuse = |why: String| Err(FerryError::new(ErrorName::UnsupportedConfiguration, why));
+    if source.network_interface_count > 1 {
+        return refuse(format!(
+            "{id} has {} network interfaces; ferry moves single-interface instances only",
+            source.network_interface_count
+        ));
+    }
+    if source.secondary_private_ip_count > 0 {
+        return refuse(format!(
+            "{id} has secondary private IPs, which a new subnet cannot keep"
+        ));
+    }
+    if let Some(lifecycle) = &source.instance_lifecycle {
+        return refuse(format!(
+            "{id} is a {lifecycle} instance; ferry moves on-demand instances only"
+        ));
+    }
+    if source.tenancy.as_deref() == Some("host") {
+        return refuse(format!(
+            "{id} runs on a Dedicated Host (tenancy host), which is bound to its AZ"
+        ));
+    }
+    if source.volumes.is_empty() {
+        return refuse(format!("{id} has no EBS volumes to image"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_states() {
+        assert!(check_source_state("i-1", "running").is_ok());
+        assert!(check_source_state("i-1", "stopped").is_ok());
+        for s in ["pending", "stopping", "shutting-down", "terminated"] {
+            assert_eq!(
+                check_source_state("i-1", s).unwrap_err().name,
+                ErrorName::InvalidInstanceState
+            );
+        }
+    }
+
+    #[test]
+    fn root_device_must_be_ebs() {
+        assert!(check_root_device_is_ebs("i-1", "ebs").is_ok());
+        let e = check_root_device_is_ebs("i-1", "instance-store").unwrap_err();
+        assert_eq!(e.name, ErrorName::UnsupportedRootDevice);
+    }
+
+    #[test]
+    fn target_az_must_differ() {
+        assert!(check_target_az_differs("eu-west-1a", "subnet-1", "eu-west-1b").is_ok());
+        let e = check_target_az_differs("eu-west-1a", "subnet-1", "eu-west-1a").unwrap_err();
+        assert_eq!(e.name, ErrorName::SameAvailabilityZone);
+    }
+
+    #[test]
+    fn security_groups_must_share_the_subnet_vpc() {
+        let groups = vec![
+            ("sg-1".to_string(), "vpc-a".to_string()),
+            ("sg-2".to_string(), "vpc-b".to_string()),
+        ];
+        let e = check_security_groups_in_vpc(&groups, "subnet-1", "vpc-a").unwrap_err();
+        assert_eq!(e.name, ErrorName::SecurityGroupVpcMismatch);
+        assert!(e.message.contains("sg-2") && !e.message.contains("sg-1 "));
+        assert!(check_security_groups_in_vpc(&groups[..1], "subnet-1", "vpc-a").is_ok());
+    }
+
+    #[test]
+    fn instance_type_must_be_offered() {
+        let offered = vec!["m5.large".to_string(), "t3.micro".to_string()];
+        assert!(check_type_offered("t3.micro", "us-east-1e", &offered).is_ok());
+        let e = check_type_offered("p5.48xlarge", "us-east-1e", &offered).unwrap_err();
+        assert_eq!(e.name, ErrorName::InstanceTypeNotOffered);
+    }
+
+    #[test]
+    fn protection_conflicts() {
+        use SourceAction::*;
+        assert_eq!(
+            check_source_protection("i-1", false, Terminate, true, false)
+                .unwrap_err()
+                .name,
+            ErrorName::SourceProtected
+        );
+        assert!(check_source_protection("i-1", false, Stop, true, false).is_ok());
+        assert!(check_source_protection("i-1", true, Keep, false, true).is_err());
+        assert!(check_source_protection("i-1", false, Stop, false, true).is_err());
+        assert!(check_source_protection("i-1", false, Keep, true, true).is_ok());
+    }
+}

@@ -1,0 +1,52 @@
+//! What each share-image step takes and returns: the JSON the state machine passes.
+
+use super::plan::SharePlan;
+use super::record::ShareRecord;
+use crate::io::{CaughtError, ImageRef};
+use crate::names::ExecutionContext;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SharePreflightInput {
+    pub request: serde_json::Value,
+    pub context: ExecutionContext,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SharePlanInput {
+    pub plan: SharePlan,
+}
+
+/// The image the apply step shares: the copy when there is one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShareApplyInput {
+    pub plan: SharePlan,
+    #[serde(default)]
+    pub copy: Option<ImageRef>,
+}
+
+/// share-image's output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShareResult {
+    pub record: ShareRecord,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShareCleanupInput {
+    pub plan: SharePlan,
+    #[serde(default)]
+    pub error: Option<CaughtError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ShareCleanupOutput {
+    pub deregistered_images: Vec<String>,
+    pub deleted_snapshots: Vec<String>,
+}

@@ -1,0 +1,7 @@
+//! The `distribute-image` workflow's steps that are not nested executions, one module per
+//! state: `Preflight` (parse and check every target before anything is shared) and
+//! `TargetFailed` (turn a failed nested copy into the target's report line). Neither
+//! calls AWS; the share and the copies are nested share-image and copy-image executions.
+
+pub mod preflight;
+pub mod target_failed;
