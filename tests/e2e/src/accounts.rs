@@ -2,10 +2,9 @@
 //! end-to-end tests. In the world, `sts:AssumeRole` on
 //! `arn:aws:iam::<account>:role/OrganizationAccountAccessRole` gives that account's keys.
 
-use crate::World;
+use crate::{http, World};
 use aws_sdk_ec2::types as ec2t;
 use serde_json::Value;
-use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 /// The role every account of the world has (as AWS Organizations creates it).
@@ -46,32 +45,18 @@ impl World {
     /// X-Amz-Target, `signing_name` the service's SigV4 name. The world does not check
     /// signatures; the access key `testing` is the hub account.
     pub fn json_call(&self, signing_name: &str, target: &str, body: &Value) -> Value {
-        let host = self
-            .endpoint
-            .trim_start_matches("http://")
-            .trim_end_matches('/');
-        let mut stream =
-            std::net::TcpStream::connect(host).unwrap_or_else(|e| panic!("connect {host}: {e}"));
-        let body = body.to_string();
-        write!(
-            stream,
-            "POST / HTTP/1.0\r\nHost: {host}\r\nContent-Type: application/x-amz-json-1.1\r\n\
-             X-Amz-Target: {target}\r\n\
-             Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/{}/{signing_name}/aws4_request, SignedHeaders=host, Signature=0\r\n\
-             Content-Length: {}\r\n\r\n{body}",
-            self.region,
-            body.len()
-        )
-        .unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        let (head, payload) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-        let status: u16 = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let v: Value = serde_json::from_str(payload).unwrap_or(Value::Null);
+        let headers = [
+            ("Content-Type", "application/x-amz-json-1.1".to_string()),
+            ("X-Amz-Target", target.to_string()),
+            (
+                "Authorization",
+                format!(
+                    "AWS4-HMAC-SHA256 Credential=testing/20260101/{}/{signing_name}/aws4_request, SignedHeaders=host, Signature=0",
+                    self.region
+                ),
+            ),
+        ];
+        let (status, v) = http::request(&self.endpoint, "POST", "/", &headers, &body.to_string());
         if (200..300).contains(&status) {
             v
         } else {

@@ -3,12 +3,14 @@
 //! and read what AWS looks like afterwards.
 
 pub mod accounts;
+pub mod http;
 pub mod targets;
+
+pub use http::http_json;
 
 use aws_sdk_ec2::types as ec2t;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 pub const EBS_AMI: &str = "ami-04681a1dbd79675a5"; // amzn2 hvm, EBS root /dev/xvda (moto's catalogue)
@@ -37,13 +39,15 @@ impl World {
     pub async fn connect() -> World {
         let path = world_json_path();
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-            panic!(
-                "the local AWS world is not running ({}: {e}); start it with `make local-up`",
-                path.display()
-            )
+            http::world_not_up("127.0.0.1", &format!("no {}: {e}", path.display()))
         });
         let json: Value = serde_json::from_str(&text).expect("world.json");
         let endpoint = json["endpoint"].as_str().expect("endpoint").to_string();
+        // world.json outlives the world (`make local-down` keeps it): check it answers.
+        let (status, _) = http::request(&endpoint, "GET", "/ferry-world/health", &[], "");
+        if status != 200 {
+            http::world_not_up(&endpoint, &format!("health check answered HTTP {status}"));
+        }
         let region = json["region"].as_str().expect("region").to_string();
         let state_machines = json["stateMachines"]
             .as_object()
@@ -281,33 +285,6 @@ pub async fn sdk_config(
         .await
 }
 
-/// A minimal HTTP/1.0 JSON client for the control endpoint (no extra dependencies).
-pub fn http_json(endpoint: &str, method: &str, path: &str, body: Option<&Value>) -> Value {
-    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
-    let mut stream =
-        std::net::TcpStream::connect(host).unwrap_or_else(|e| panic!("connect {host}: {e}"));
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.0\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, payload) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let status: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    assert!(
-        (200..300).contains(&status),
-        "{method} {path}: {head}\n{payload}"
-    );
-    serde_json::from_str(payload).unwrap_or(Value::Null)
-}
-
 /// A realistic source in the hub account, as `make demo` builds it.
 #[derive(Debug, Clone)]
 pub struct WebServer {
@@ -394,16 +371,7 @@ pub async fn web_server(world: &World, label: &str) -> WebServer {
         .unwrap()
         .to_string();
 
-    let key_arn = world
-        .kms()
-        .create_key()
-        .description(format!("ferry e2e {label} volumes"))
-        .send()
-        .await
-        .expect("CreateKey")
-        .key_metadata()
-        .map(|m| m.arn().unwrap_or_default().to_string())
-        .unwrap();
+    let key_arn = create_key(&world.config, &format!("ferry e2e {label} volumes"), None).await;
 
     let iam = world.iam();
     let role = format!("web-{label}");
@@ -597,7 +565,7 @@ pub async fn ferry_made(
     let ec2 = world.ec2();
     let f = || {
         ec2t::Filter::builder()
-            .name(format!("tag:{}", ferry_core::names::TAG_EXECUTION))
+            .name(format!("tag:{}", ferry_core::tags::TAG_EXECUTION))
             .values(execution_arn)
             .build()
     };
@@ -630,6 +598,26 @@ pub async fn ferry_made(
         .snapshots()
         .to_vec();
     (instances, images, snapshots)
+}
+
+/// A new customer-managed KMS key in the account of `config` (with `policy`, else KMS's
+/// default key policy: the account may use it); returns its ARN.
+pub async fn create_key(
+    config: &aws_config::SdkConfig,
+    description: &str,
+    policy: Option<&Value>,
+) -> String {
+    aws_sdk_kms::Client::new(config)
+        .create_key()
+        .description(description)
+        .set_policy(policy.map(Value::to_string))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("CreateKey ({description}): {e:?}"))
+        .key_metadata()
+        .and_then(|m| m.arn())
+        .expect("CreateKey returned no key ARN")
+        .to_string()
 }
 
 pub fn tag_map(tags: &[ec2t::Tag]) -> BTreeMap<String, String> {

@@ -2,7 +2,7 @@
 //! `target-account.yaml` creates, made here through IAM calls as that account (via its
 //! OrganizationAccountAccessRole), and the account's own KMS key.
 
-use crate::World;
+use crate::{create_key, World};
 
 /// The role's path: the hub's copy functions may assume only `role/ferry/*`.
 pub const TARGET_ROLE_PATH: &str = "/ferry/";
@@ -59,16 +59,7 @@ pub async fn target_account(
     source_key_arn: Option<&str>,
 ) -> Target {
     let config = world.as_account(account).await;
-    let key_arn = aws_sdk_kms::Client::new(&config)
-        .create_key()
-        .description(format!("ferry copies in {account} (CMK-B)"))
-        .send()
-        .await
-        .expect("CreateKey as the target")
-        .key_metadata()
-        .and_then(|m| m.arn())
-        .unwrap()
-        .to_string();
+    let key_arn = create_key(&config, &format!("ferry copies in {account} (CMK-B)"), None).await;
     let iam = aws_sdk_iam::Client::new(&config);
     let trust = serde_json::json!({"Version": "2012-10-17", "Statement": [{
         "Sid": "OnlyTheHubWithTheExternalId", "Effect": "Allow",

@@ -30,17 +30,7 @@ fn account(n: u64) -> String {
 }
 
 async fn hub_key(world: &World, label: &str) -> String {
-    world
-        .kms()
-        .create_key()
-        .description(format!("ferry e2e {label} (CMK-A)"))
-        .send()
-        .await
-        .expect("CreateKey")
-        .key_metadata()
-        .and_then(|m| m.arn())
-        .unwrap()
-        .to_string()
+    create_key(&world.config, &format!("ferry e2e {label} (CMK-A)"), None).await
 }
 
 /// Can the account of `config` see the image?
@@ -390,15 +380,7 @@ async fn distributes_to_three_targets_reporting_the_one_without_a_role() {
     let tc = target_account(&world, &c, "ferry-e2e-ext-c", Some(&key_a)).await;
     // d has a key but never deployed target-account.yaml: no ferry role.
     let d_config = world.as_account(&d).await;
-    let d_key = aws_sdk_kms::Client::new(&d_config)
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .and_then(|m| m.arn())
-        .unwrap()
-        .to_string();
+    let d_key = create_key(&d_config, "ferry e2e d (no ferry role)", None).await;
     let target = |t: &Target| json!({"accountId": t.account_id, "roleArn": t.role_arn, "externalId": t.external_id, "kmsKeyId": t.key_arn});
     let input = json!({
         "share": {"imageId": image},

@@ -46,20 +46,6 @@ async fn launch_permissions(world: &World, image_id: &str) -> Vec<ec2t::LaunchPe
         .to_vec()
 }
 
-async fn create_key(world: &World, label: &str) -> String {
-    world
-        .kms()
-        .create_key()
-        .description(format!("ferry e2e {label}"))
-        .send()
-        .await
-        .expect("CreateKey")
-        .key_metadata()
-        .and_then(|m| m.arn())
-        .unwrap()
-        .to_string()
-}
-
 /// Grants on `key` (as its owner, the hub) whose grantee is `account`'s root.
 async fn grants_for(world: &World, key: &str, account: &str) -> Vec<String> {
     world
@@ -183,7 +169,7 @@ async fn image_shared_with_an_ou_is_launchable_by_its_member_account() {
 async fn cmk_image_needs_ferrys_grant_and_revoke_share_takes_it_back() {
     let (_guard, world) = setup().await;
     let label = run_name("cmk");
-    let key = create_key(&world, &label).await;
+    let key = create_key(&world.config, &format!("ferry e2e {label}"), None).await;
     let image = make_image(&world, &world.config, &label, Some(Some(&key))).await;
     let b = world.as_account(B).await;
 
@@ -243,7 +229,7 @@ async fn cmk_image_needs_ferrys_grant_and_revoke_share_takes_it_back() {
         .clone();
     let mut ops: Vec<&str> = g.operations().iter().map(|o| o.as_str()).collect();
     ops.sort();
-    let mut want = ferry_core::share::SHARE_GRANT_OPERATIONS.to_vec();
+    let mut want = ferry_core::share::grants::SHARE_GRANT_OPERATIONS.to_vec();
     want.sort();
     assert_eq!(ops, want);
     let (state, _) = launch(&b, &image).await.expect("B launches");
@@ -302,7 +288,7 @@ async fn aws_managed_key_image_is_refused_or_shared_as_a_reencrypted_copy() {
     .await
     .assert_failed_with("Ferry.AwsManagedKey");
 
-    let key = create_key(&world, &label).await;
+    let key = create_key(&world.config, &format!("ferry e2e {label}"), None).await;
     let out = share(
         &world,
         "share-ebs-copy",
@@ -362,7 +348,7 @@ async fn aws_managed_key_image_is_refused_or_shared_as_a_reencrypted_copy() {
 async fn public_sharing_rules() {
     let (_guard, world) = setup().await;
     let label = run_name("public");
-    let key = create_key(&world, &label).await;
+    let key = create_key(&world.config, &format!("ferry e2e {label}"), None).await;
     let encrypted = make_image(
         &world,
         &world.config,
@@ -438,17 +424,12 @@ async fn a_failed_reencrypted_copy_is_removed_and_the_original_error_kept() {
          "Action": "kms:*", "Resource": "*"},
         {"Sid": "NoReEncryptTo", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "kms:ReEncryptTo", "Resource": "*"}
     ]});
-    let key = world
-        .kms()
-        .create_key()
-        .policy(policy.to_string())
-        .send()
-        .await
-        .expect("CreateKey")
-        .key_metadata()
-        .and_then(|m| m.arn())
-        .unwrap()
-        .to_string();
+    let key = create_key(
+        &world.config,
+        "ferry e2e key without ReEncryptTo",
+        Some(&policy),
+    )
+    .await;
     let execution = share(
         &world,
         "share-ebs-fail",
