@@ -63,6 +63,17 @@ class Demo:
         tags = {"Name": name, "app": DEMO_TAG, "env": "demo", "demo-run": self.run_id, **extra}
         return [{"ResourceType": resource, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}]
 
+    def security_group(self, vpc: str, name: str, description: str, port: int, cidr: str) -> str:
+        """A security group of the demo VPC open on one TCP port to one CIDR."""
+        group = self.ec2.create_security_group(
+            GroupName=f"ferry-demo-{name}-{self.run_id}", Description=description, VpcId=vpc,
+            TagSpecifications=self.tags("security-group", name),
+        )["GroupId"]
+        self.ec2.authorize_security_group_ingress(
+            GroupId=group, IpPermissions=[{"IpProtocol": "tcp", "FromPort": port, "ToPort": port,
+                                           "IpRanges": [{"CidrIp": cidr}]}])
+        return group
+
     def setup(self) -> dict:
         ec2, r = self.ec2, self.run_id
         azs = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]
@@ -81,20 +92,8 @@ class Demo:
         igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
         ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
 
-        web = ec2.create_security_group(
-            GroupName=f"ferry-demo-web-{r}", Description="web", VpcId=vpc,
-            TagSpecifications=self.tags("security-group", "web"),
-        )["GroupId"]
-        ec2.authorize_security_group_ingress(
-            GroupId=web, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
-                                         "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
-        admin = ec2.create_security_group(
-            GroupName=f"ferry-demo-admin-{r}", Description="admin ssh", VpcId=vpc,
-            TagSpecifications=self.tags("security-group", "admin"),
-        )["GroupId"]
-        ec2.authorize_security_group_ingress(
-            GroupId=admin, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
-                                           "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}])
+        web = self.security_group(vpc, "web", "web", 443, "0.0.0.0/0")
+        admin = self.security_group(vpc, "admin", "admin ssh", 22, "10.0.0.0/8")
 
         key = self.kms.create_key(Description=f"ferry demo EBS key {r}", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]
         self.kms.create_alias(AliasName=f"alias/ferry-demo-{r}", TargetKeyId=key["KeyId"])

@@ -13,7 +13,6 @@ import datetime as dt
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -23,10 +22,11 @@ import uuid
 import zipfile
 from pathlib import Path
 
-import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+
+from worldtest import aws_client, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 WORLD_DIR = ROOT / "tests" / "world"
@@ -35,16 +35,10 @@ SCALE = 3600.0
 ROLE = f"arn:aws:iam::{HUB}:role/ferry-world-test"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def world(tmp_path_factory):
     state = tmp_path_factory.mktemp("world-state")
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ)
     env.update(
         FERRY_WORLD_PORT=str(port),
@@ -77,16 +71,10 @@ def _control(world, method: str, path: str, body=None):
         return json.load(r)
 
 
-def _client(world, service: str, **keys):
-    return boto3.client(
-        service,
-        endpoint_url=world["endpoint"],
-        region_name=world["region"],
-        aws_access_key_id=keys.get("key", "testing"),
-        aws_secret_access_key=keys.get("secret", "testing"),
-        aws_session_token=keys.get("token"),
-        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
-    )
+def _client(world, service: str, creds: dict | None = None):
+    """A client of the engine tests' world that does not retry (faults must show)."""
+    return aws_client(world["endpoint"], service, creds, region=world["region"],
+                      config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
 
 
 def _run(world, definition: dict, payload: dict | None = None, timeout: float = 60.0):
@@ -167,8 +155,7 @@ def test_json_protocol_fault_and_other_account_recorded(world):
     creds = _client(world, "sts").assume_role(
         RoleArn="arn:aws:iam::210987654321:role/OrganizationAccountAccessRole", RoleSessionName="ferry-world-test"
     )["Credentials"]
-    spoke = _client(world, "ec2", key=creds["AccessKeyId"], secret=creds["SecretAccessKey"],
-                    token=creds["SessionToken"])
+    spoke = _client(world, "ec2", creds)
     spoke.describe_vpcs()
     calls = _control(world, "GET", "/ferry-world/calls?service=ec2&action=DescribeVpcs")["calls"]
     assert calls[-1]["account"] == "210987654321"
@@ -246,22 +233,26 @@ def test_stop_execution_interrupts_a_wait_and_advance_shortens_one(world):
     assert (d["stopDate"] - d["startDate"]).total_seconds() >= 864000
 
 
-def test_retry_intervals_backoff_and_max_delay_on_the_clock(world):
-    # The real preflight binary refuses a non-object request with Ferry.InvalidInput
-    # before any AWS call: a deterministic failing Task.
+def _failing_preflight(world, **retry):
+    """A state machine of one Task that always fails, retried as `retry` says: the real
+    preflight binary refuses a non-object request with Ferry.InvalidInput before any AWS
+    call (a deterministic failing Task)."""
     preflight = world["functions"]["PreflightFunction"]["arn"]
-    definition = {
+    return {
         "StartAt": "Fail",
         "States": {
             "Fail": {
                 "Type": "Task",
                 "Resource": preflight,
-                "Retry": [{"ErrorEquals": ["Ferry.InvalidInput"], "IntervalSeconds": 600,
-                           "BackoffRate": 2, "MaxDelaySeconds": 1000, "MaxAttempts": 3}],
+                "Retry": [{"ErrorEquals": ["Ferry.InvalidInput"], **retry}],
                 "End": True,
             }
         },
     }
+
+
+def test_retry_intervals_backoff_and_max_delay_on_the_clock(world):
+    definition = _failing_preflight(world, IntervalSeconds=600, BackoffRate=2, MaxDelaySeconds=1000, MaxAttempts=3)
     d, events, real = _run(world, definition, {"request": 42})
     assert d["status"] == "FAILED" and d["error"] == "Ferry.InvalidInput"
     assert real < 10, f"3 retries of 10+ minutes took {real:.1f}s real"
@@ -277,20 +268,8 @@ def test_retry_intervals_backoff_and_max_delay_on_the_clock(world):
 
 
 def test_full_jitter_stays_within_the_capped_delay(world):
-    preflight = world["functions"]["PreflightFunction"]["arn"]
-    definition = {
-        "StartAt": "Fail",
-        "States": {
-            "Fail": {
-                "Type": "Task",
-                "Resource": preflight,
-                "Retry": [{"ErrorEquals": ["Ferry.InvalidInput"], "IntervalSeconds": 300,
-                           "BackoffRate": 3, "MaxDelaySeconds": 900, "MaxAttempts": 4,
-                           "JitterStrategy": "FULL"}],
-                "End": True,
-            }
-        },
-    }
+    definition = _failing_preflight(world, IntervalSeconds=300, BackoffRate=3, MaxDelaySeconds=900, MaxAttempts=4,
+                                    JitterStrategy="FULL")
     d, events, real = _run(world, definition, {"request": 42})
     assert d["status"] == "FAILED" and real < 10
     retries = _control(world, "GET", f"/ferry-world/sfn/retries?executionArn={d['executionArn']}")["retries"]

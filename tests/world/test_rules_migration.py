@@ -1,21 +1,15 @@
-"""The migration rules (ferry_world/rules/migration.py), driven through boto3 against a
-moto server that has only these rules installed."""
+"""The migration rules (ferry_world/rules/: image_states, create_image, instances,
+instance_types, run_instances, elastic_ips), driven through boto3 against a moto server
+that has only the migration group installed."""
 import base64
-import socket
-import sys
-import urllib.request
-from pathlib import Path
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ferry_world.engine import clock, config
+from worldtest import REGION, aws_client, reset_world
 
-from ferry_world import clock, config  # noqa: E402
-from ferry_world.rules import migration  # noqa: E402
-
-REGION = "us-east-1"
+WORLD_RULES = ("migration",)
 # Simulated time runs 600x real time: a slow call can take minutes of it. Every duration
 # in these tests is therefore days long, and tests jump over them with clock.advance().
 DAY = 86400
@@ -30,55 +24,18 @@ SLOW_WORLD = {
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:ferry-migrate-instance:move/web-1"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def endpoint():
-    from moto.server import ThreadedMotoServer
-
-    migration.install()
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
 @pytest.fixture(autouse=True)
-def fresh_world(endpoint):
-    req = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
-    urllib.request.urlopen(req).read()
+def fresh_world(world_url):
+    reset_world(world_url)
     config.reset()
     config.update(SLOW_WORLD)
     yield
     config.reset()
 
 
-def client(endpoint, service="ec2", account="123456789012"):
-    # moto picks the account from the access key of an assumed role; the default
-    # credentials all map to its default account. Tests that need another account
-    # use the x-moto-account-id header.
-    c = boto3.client(
-        service,
-        region_name=REGION,
-        endpoint_url=endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    if account != "123456789012":
-        c.meta.events.register(
-            "before-send.*.*", lambda request, **_: request.headers.__setitem__("x-moto-account-id", account)
-        )
-    return c
-
-
 @pytest.fixture
-def ec2(endpoint):
-    return client(endpoint)
+def ec2(world_url):
+    return aws_client(world_url)
 
 
 def settle(seconds=100 * DAY):
@@ -339,7 +296,7 @@ def test_run_instances_builds_volumes_from_the_image_with_overrides(ec2, net, so
     image = ec2.describe_images(ImageIds=[image_id])["Images"][0]
     snaps = {m["DeviceName"]: m["Ebs"]["SnapshotId"] for m in image["BlockDeviceMappings"]}
     root_key = ec2.describe_snapshots(SnapshotIds=[snaps["/dev/sda1"]])["Snapshots"][0]["KmsKeyId"]
-    kms = client(ec2.meta.endpoint_url, "kms")
+    kms = aws_client(ec2.meta.endpoint_url, "kms")
     other_key = kms.create_key(Description="cmk-b")["KeyMetadata"]["Arn"]
 
     new = launch(ec2, net, subnet="b", ImageId=image_id, BlockDeviceMappings=[
@@ -407,8 +364,8 @@ def test_encrypted_request_on_an_unencrypted_snapshot_uses_the_default_key(ec2, 
     assert vol["Encrypted"] is True and vol["KmsKeyId"].startswith("arn:aws:kms:")
 
 
-def test_launch_attributes_come_back_as_ec2_returns_them(endpoint, ec2, net):
-    iam = client(endpoint, "iam")
+def test_launch_attributes_come_back_as_ec2_returns_them(world_url, ec2, net):
+    iam = aws_client(world_url, "iam")
     profile = iam.create_instance_profile(InstanceProfileName="web")["InstanceProfile"]
     user_data = "#!/bin/sh\necho hello\n"
     args = dict(
@@ -615,9 +572,9 @@ def test_ami_names_are_unique_and_snapshots_in_use_cannot_be_deleted(ec2, net, s
     make_image(ec2, source["InstanceId"], name="ferry-same")
 
 
-def test_ami_names_are_per_account(endpoint, ec2, net, source):
+def test_ami_names_are_per_account(world_url, ec2, net, source):
     make_image(ec2, source["InstanceId"], name="ferry-shared-name")
-    other = client(endpoint, account="111122223333")
+    other = aws_client(world_url, account="111122223333")
     vpc = other.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnet = other.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
     base = other.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]

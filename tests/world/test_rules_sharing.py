@@ -1,81 +1,37 @@
-"""AMI/snapshot sharing, cross-account copy and KMS key-use rules (rules/sharing.py),
-driven through boto3 against moto's server with only the sharing rules installed.
+"""AMI/snapshot sharing, cross-account copy and KMS key-use rules (ferry_world/rules/:
+images, snapshots, ebs_encryption, kms, kms_api, organizations, block_public_access,
+copy_image, run_instances), driven through boto3 against moto's server with the sharing
+group installed (FERRY_WORLD_ALL_RULES=1: every group).
 
 Accounts A (owner), B and C (others) are reached with STS AssumeRole on
 arn:aws:iam::<account>:role/OrganizationAccountAccessRole (rules/trust.py); moto then serves each request as that account."""
 import json
 import os
-import socket
-import sys
 
-import boto3
 import pytest
-import requests
 from botocore.exceptions import ClientError
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ferry_world.engine import clock, config
+from worldtest import REGION, aws_client, reset_world
 
-from ferry_world import clock, config  # noqa: E402
-from ferry_world.rules import sharing  # noqa: E402
-
-REGION = "us-east-1"
+WORLD_RULES = ("sharing",)
 A, B, C = "111111111111", "222222222222", "333333333333"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server():
-    for k, v in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        os.environ.setdefault(k, v)
-    os.environ.pop("MOTO_ACCOUNT_ID", None)
-    if os.environ.get("FERRY_WORLD_ALL_RULES"):  # integration check with every rule module
-        from ferry_world.rules import install_all
-
-        install_all()
-    else:
-        sharing.install()
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    srv = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    srv.start()
-    yield f"http://127.0.0.1:{port}"
-    srv.stop()
 
 
 class World:
     def __init__(self, url):
         self.url = url
-        self._sessions = {}
+        self._creds = {}
 
-    def session(self, account):
-        if account not in self._sessions:
-            sts = boto3.client(
-                "sts", endpoint_url=self.url, region_name=REGION,
-                aws_access_key_id="testing", aws_secret_access_key="testing",
-            )
-            creds = sts.assume_role(
+    def creds(self, account):
+        if account not in self._creds:
+            self._creds[account] = aws_client(self.url, "sts").assume_role(
                 RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole", RoleSessionName="ferry-test"
             )["Credentials"]
-            self._sessions[account] = boto3.Session(
-                aws_access_key_id=creds["AccessKeyId"],
-                aws_secret_access_key=creds["SecretAccessKey"],
-                aws_session_token=creds["SessionToken"],
-                region_name=REGION,
-            )
-        return self._sessions[account]
+        return self._creds[account]
 
     def client(self, account, service, region=REGION):
-        return self.session(account).client(service, endpoint_url=self.url, region_name=region)
+        return aws_client(self.url, service, self.creds(account), region=region)
 
     def ec2(self, account, region=REGION):
         return self.client(account, "ec2", region)
@@ -85,15 +41,15 @@ class World:
 
 
 @pytest.fixture
-def world(server):
-    requests.post(f"{server}/moto-api/reset")
+def world(world_url):
+    reset_world(world_url)
     config.reset()
-    return World(server)  # fresh sessions: re-assume after every reset
+    return World(world_url)  # fresh sessions: re-assume after every reset
 
 
 # ----------------------------------------------------------------------------- helpers
 def settle():
-    """Let pending images/instances settle (when rules/migration.py times them)."""
+    """Let pending images/instances settle (when the migration rules time them)."""
     clock.advance(3600)
 
 
@@ -422,7 +378,7 @@ def test_rule4_launch_without_key_access_terminates_with_client_error(world):
     started = launch(b, image)
     assert started["State"]["Name"] == "pending"
     early = b.describe_instances(InstanceIds=[started["InstanceId"]])["Reservations"][0]["Instances"][0]
-    if early["State"]["Name"] == "pending":  # instance states on the clock (rules/migration.py)
+    if early["State"]["Name"] == "pending":  # instance states on the clock (rules/instances.py)
         assert early.get("StateReason", {}).get("Code") not in ("Client.InternalError", "Client.UserInitiatedShutdown")
     else:
         assert early["State"]["Name"] == "terminated"

@@ -4,63 +4,24 @@ through boto3 against moto's server with the trust rule installed.
 
 The hub (moto's default account, plain "testing" keys) is 123456789012."""
 import json
-import os
-import socket
-import sys
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ferry_world.rules import trust
+from worldtest import aws_client
 
-from ferry_world.rules import trust  # noqa: E402
-
-REGION = "us-east-1"
+WORLD_RULES = ("trust",)
 HUB, B, C = "123456789012", "222222222222", "333333333333"
 ORG_ROLE = "OrganizationAccountAccessRole"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def assume(world_url, role_arn, creds=None, **kw):
+    return aws_client(world_url, "sts", creds).assume_role(RoleArn=role_arn, RoleSessionName="ferry-test", **kw)["Credentials"]
 
 
-@pytest.fixture(scope="module")
-def url():
-    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION}.items():
-        os.environ.setdefault(k, v)
-    os.environ.pop("MOTO_ACCOUNT_ID", None)
-    trust.install()
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    srv = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    srv.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.stop()
-
-
-def client(url, service, creds=None):
-    keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-    if creds:
-        keys = {
-            "aws_access_key_id": creds["AccessKeyId"],
-            "aws_secret_access_key": creds["SecretAccessKey"],
-            "aws_session_token": creds["SessionToken"],
-        }
-    return boto3.client(service, endpoint_url=url, region_name=REGION, **keys)
-
-
-def assume(url, role_arn, creds=None, **kw):
-    return client(url, "sts", creds).assume_role(RoleArn=role_arn, RoleSessionName="ferry-test", **kw)["Credentials"]
-
-
-def as_account(url, account):
-    return assume(url, f"arn:aws:iam::{account}:role/{ORG_ROLE}")
+def as_account(world_url, account):
+    return assume(world_url, f"arn:aws:iam::{account}:role/{ORG_ROLE}")
 
 
 def trust_policy(principal, external_id=None, effect="Allow", extra=None):
@@ -70,8 +31,8 @@ def trust_policy(principal, external_id=None, effect="Allow", extra=None):
     return json.dumps({"Version": "2012-10-17", "Statement": [st] + (extra or [])})
 
 
-def make_role(url, account, name, policy, path="/"):
-    iam = client(url, "iam", as_account(url, account))
+def make_role(world_url, account, name, policy, path="/"):
+    iam = aws_client(world_url, "iam", as_account(world_url, account))
     return iam.create_role(RoleName=name, Path=path, AssumeRolePolicyDocument=policy)["Role"]["Arn"]
 
 
@@ -84,67 +45,67 @@ def denied(excinfo, role_arn):
     return msg
 
 
-def test_organization_access_role_is_the_worlds_way_into_any_account(url):
-    creds = as_account(url, B)
-    assert client(url, "sts", creds).get_caller_identity()["Account"] == B
+def test_organization_access_role_is_the_worlds_way_into_any_account(world_url):
+    creds = as_account(world_url, B)
+    assert aws_client(world_url, "sts", creds).get_caller_identity()["Account"] == B
     # from one member account into another, too
-    creds_c = assume(url, f"arn:aws:iam::{C}:role/{ORG_ROLE}", creds)
-    assert client(url, "sts", creds_c).get_caller_identity()["Account"] == C
+    creds_c = assume(world_url, f"arn:aws:iam::{C}:role/{ORG_ROLE}", creds)
+    assert aws_client(world_url, "sts", creds_c).get_caller_identity()["Account"] == C
 
 
-def test_a_role_that_does_not_exist_cannot_be_assumed(url):
+def test_a_role_that_does_not_exist_cannot_be_assumed(world_url):
     arn = f"arn:aws:iam::{B}:role/ferry/missing"
     with pytest.raises(ClientError) as e:
-        assume(url, arn, ExternalId="x-1")
+        assume(world_url, arn, ExternalId="x-1")
     msg = denied(e, arn)
     assert f"arn:aws:iam::{HUB}:root" in msg
 
 
-def test_trust_in_the_hub_account_with_external_id(url):
-    arn = make_role(url, B, "ferry-target", trust_policy({"AWS": f"arn:aws:iam::{HUB}:root"}, "ext-123"), "/ferry/")
+def test_trust_in_the_hub_account_with_external_id(world_url):
+    arn = make_role(world_url, B, "ferry-target", trust_policy({"AWS": f"arn:aws:iam::{HUB}:root"}, "ext-123"), "/ferry/")
     assert arn == f"arn:aws:iam::{B}:role/ferry/ferry-target"
-    creds = assume(url, arn, ExternalId="ext-123")
-    assert client(url, "sts", creds).get_caller_identity()["Account"] == B
+    creds = assume(world_url, arn, ExternalId="ext-123")
+    assert aws_client(world_url, "sts", creds).get_caller_identity()["Account"] == B
     with pytest.raises(ClientError) as e:
-        assume(url, arn)  # no ExternalId
+        assume(world_url, arn)  # no ExternalId
     denied(e, arn)
     with pytest.raises(ClientError) as e:
-        assume(url, arn, ExternalId="ext-124")
+        assume(world_url, arn, ExternalId="ext-124")
     denied(e, arn)
     # another account is not trusted, even with the right ExternalId
     with pytest.raises(ClientError) as e:
-        assume(url, arn, as_account(url, C), ExternalId="ext-123")
+        assume(world_url, arn, as_account(world_url, C), ExternalId="ext-123")
     msg = denied(e, arn)
     assert f"arn:aws:sts::{C}:assumed-role/{ORG_ROLE}/" in msg
 
 
-def test_account_id_principal_and_star(url):
-    by_id = make_role(url, B, "by-id", trust_policy({"AWS": HUB}))
-    assume(url, by_id)
-    star = make_role(url, B, "anyone", trust_policy("*"))
-    assume(url, star, as_account(url, C))
+def test_account_id_principal_and_star(world_url):
+    by_id = make_role(world_url, B, "by-id", trust_policy({"AWS": HUB}))
+    assume(world_url, by_id)
+    star = make_role(world_url, B, "anyone", trust_policy("*"))
+    assume(world_url, star, as_account(world_url, C))
 
 
-def test_trust_in_one_role_of_the_hub(url):
-    hub_fn = make_role(url, HUB, "hub-fn", trust_policy({"AWS": f"arn:aws:iam::{HUB}:root"}))
-    target = make_role(url, B, "only-hub-fn", trust_policy({"AWS": hub_fn}, "e-1"))
+def test_trust_in_one_role_of_the_hub(world_url):
+    hub_fn = make_role(world_url, HUB, "hub-fn", trust_policy({"AWS": f"arn:aws:iam::{HUB}:root"}))
+    target = make_role(world_url, B, "only-hub-fn", trust_policy({"AWS": hub_fn}, "e-1"))
     with pytest.raises(ClientError) as e:
-        assume(url, target, ExternalId="e-1")  # the hub's root is not that role
+        assume(world_url, target, ExternalId="e-1")  # the hub's root is not that role
     denied(e, target)
-    fn_creds = assume(url, hub_fn)
-    creds = assume(url, target, fn_creds, ExternalId="e-1")
-    assert client(url, "sts", creds).get_caller_identity()["Account"] == B
+    fn_creds = assume(world_url, hub_fn)
+    creds = assume(world_url, target, fn_creds, ExternalId="e-1")
+    assert aws_client(world_url, "sts", creds).get_caller_identity()["Account"] == B
 
 
-def test_service_principals_and_deny(url):
-    lam = make_role(url, B, "lambda-only", trust_policy({"Service": "lambda.amazonaws.com"}))
+def test_service_principals_and_deny(world_url):
+    lam = make_role(world_url, B, "lambda-only", trust_policy({"Service": "lambda.amazonaws.com"}))
     with pytest.raises(ClientError) as e:
-        assume(url, lam)
+        assume(world_url, lam)
     denied(e, lam)
     deny = {"Effect": "Deny", "Principal": {"AWS": HUB}, "Action": "sts:*"}
-    both = make_role(url, B, "allow-then-deny", trust_policy({"AWS": f"arn:aws:iam::{HUB}:root"}, extra=[deny]))
+    both = make_role(world_url, B, "allow-then-deny", trust_policy({"AWS": f"arn:aws:iam::{HUB}:root"}, extra=[deny]))
     with pytest.raises(ClientError) as e:
-        assume(url, both)
+        assume(world_url, both)
     denied(e, both)
 
 

@@ -1,10 +1,114 @@
-"""The project's AWS rules on top of moto. Each rule is a named function that cites the
-AWS document it follows, and is installed by patching moto before the server starts."""
+"""The project's AWS rules on top of moto 5.2.5: ONE MODULE PER AWS AREA.
+
+Each rule is a named function that cites the AWS document it follows and installs its
+patches on moto (in process, before the server starts). Every patch wraps the
+implementation it finds, so the ORDER below matters: rules that wrap a function another
+rule also wraps (AmiBackend.copy_image, RunInstances, Ami.state, ...) compose in this
+order, and some rules look at what is installed before them. `install_all()` is the one
+entry the server uses; tests install single groups (`install("migration")`).
+
+Modules (rules/):
+  images.py               AMIs across accounts: visibility, launch permissions, describe/
+                          modify/describe-attribute, product codes, RegisterImage from
+                          snapshots, the stored block device mappings
+  snapshots.py            snapshots across accounts: visibility, createVolumePermission,
+                          volumes restored from shared snapshots
+  ebs_encryption.py       the account's default EBS key (aws/ebs), keys of snapshots
+  kms.py                  KMS keys: lookup, AWS managed keys, key policy + grants = key use
+  kms_api.py              the KMS API: cross-account use by ARN, authorization, grants
+  organizations.py        which organization / OUs an account is in
+  block_public_access.py  image block public access
+  copy_image.py           CopyImage across accounts (permissions, keys, tags, ClientToken)
+  image_states.py         image/snapshot states on the simulated clock
+  create_image.py         CreateImage, AMI names, snapshots in use, RegisterImage mappings
+  instances.py            instance states on the clock, stop/termination protection
+  instance_types.py       instance types offered per AZ
+  run_instances.py        RunInstances: image, AZ, volumes, attributes, ClientToken, keys
+  elastic_ips.py          Elastic IP reassociation
+  trust.py                STS AssumeRole: role trust policies
+  iam_policy.py           the IAM policy-language evaluator (statements, principals,
+                          conditions) used by kms.py and trust.py
+  common.py, errors.py    shared helpers (backends, callers, clock); error codes/messages
+IAM identity-policy evaluation, when it comes, goes in iam.py (built on iam_policy.py)
+and its rules into a group below.
+
+"Rule N" in a docstring refers to the numbered rules of its group: the migration rules
+(CreateImage ... Elastic IPs) and the sharing rules (1 visibility, 2 launch, 3 copy,
+4 KMS key use, 5 encrypted never public, 6 aws/ebs never shared, 7 block public access,
+8 product codes).
+"""
+from __future__ import annotations
+
+import threading
+
+from . import (
+    block_public_access,
+    common,
+    copy_image,
+    create_image,
+    ebs_encryption,
+    elastic_ips,
+    image_states,
+    images,
+    instance_types,
+    instances,
+    kms,
+    kms_api,
+    run_instances,
+    snapshots,
+    trust,
+)
+
+# Install order within each group (and ORDER across groups): do not reorder lightly.
+GROUPS = {
+    # Moving an instance to another AZ.
+    "migration": [
+        image_states.images_and_snapshots_settle_on_the_clock,
+        create_image.create_image_captures_every_volume,
+        create_image.ami_names_unique_and_snapshots_in_use,
+        image_states.pending_images_refuse_attribute_changes,
+        instances.instances_change_state_on_the_clock,
+        instance_types.instance_type_offerings_per_az,
+        run_instances.run_instances_honours_image_and_launch_parameters,
+        run_instances.run_instances_is_idempotent_with_a_client_token,  # after: its wrapper runs first
+        elastic_ips.elastic_ip_moves_with_allow_reassociation,
+    ],
+    # Sharing and copying AMIs and snapshots across accounts, and the KMS keys under them.
+    "sharing": [
+        common.every_request_knows_its_caller,
+        kms.aws_managed_keys_are_created_on_first_use,
+        kms_api.kms_calls_follow_key_policies_and_grants,
+        ebs_encryption.ebs_encrypts_under_the_default_key,
+        snapshots.shared_snapshots_are_visible_and_restorable,
+        images.shared_images_are_visible_and_only_their_owner_shares_them,
+        copy_image.copy_image_across_accounts,
+        images.image_mappings_show_encryption_and_tags_are_per_account,
+        copy_image.copies_fail_and_read_every_copy_parameter,  # after image_states: wraps its Ami.state
+        images.product_codes_and_images_from_snapshots,
+        block_public_access.image_block_public_access,
+        ebs_encryption.ebs_default_kms_key_calls,
+        run_instances.launch_needs_a_visible_image_and_its_keys,
+    ],
+    # Cross-account trust.
+    "trust": [
+        trust.assume_role_follows_the_trust_policy,
+    ],
+}
+ORDER = ("migration", "sharing", "trust")
+
+_lock = threading.RLock()
+
+
+def install(*groups: str) -> None:
+    """Install the named rule groups (once per process each), in the order given."""
+    with _lock:
+        for group in groups:
+            if group in common.INSTALLED_GROUPS:
+                continue
+            for rule in GROUPS[group]:
+                rule()
+            common.INSTALLED_GROUPS.add(group)
 
 
 def install_all() -> None:
-    from . import migration, sharing, trust
-
-    migration.install()
-    sharing.install()
-    trust.install()
+    install(*ORDER)

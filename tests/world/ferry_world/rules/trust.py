@@ -1,4 +1,4 @@
-"""Cross-account trust: who may assume which IAM role (STS AssumeRole), on top of moto 5.2.5.
+"""STS AssumeRole and role trust policies: who may assume which IAM role, on top of moto 5.2.5.
 
 Stock moto lets anyone assume any role ARN, even one that does not exist ("the role does
 not need to exist", moto's docstring): that is how the world switches accounts, and it
@@ -28,52 +28,34 @@ other than the three above (taken as satisfied).
 """
 from __future__ import annotations
 
-import fnmatch
 import json
 import re
 from urllib.parse import unquote
 
-from ..policy import as_list as _as_list
-from ..policy import conditions_hold
+from .common import principal_for
+from .errors import sts_access_denied
+from .iam_policy import policy_decision, shown_principal  # noqa: F401 - shown_principal: part of this rule's API
 
 ORGANIZATION_ACCESS_ROLE = "OrganizationAccountAccessRole"
 KNOWN_CONDITION_KEYS = {"sts:externalid", "aws:principalarn", "aws:principalaccount"}
 
 _ROLE_ARN = re.compile(r"^arn:(aws[\w-]*):iam::(\d{12}):role/(?:(.*)/)?([^/]+)$")
-_installed = False
 
 
 def caller_principal(account: str, access_key: str | None) -> str:
     """The caller's principal ARN: the role it assumed, its IAM user, or its account root."""
     try:
-        from .sharing import _principal_for
-
-        return _principal_for(account, access_key, "us-east-1")
+        return principal_for(account, access_key, "us-east-1")
     except Exception:  # pragma: no cover - defensive
         return f"arn:aws:iam::{account}:root"
 
 
-def shown_principal(principal: str) -> str:
-    """How AWS names the caller in the error: an assumed role as its session ARN."""
-    m = re.match(r"^arn:(aws[\w-]*):iam::(\d{12}):role/(?:.*/)?([^/]+)$", principal)
-    if m:
-        return f"arn:{m.group(1)}:sts::{m.group(2)}:assumed-role/{m.group(3)}/session"
-    return principal
-
-
-def principal_covers(value: str, caller_account: str, caller: str) -> bool:
-    """A trust policy principal entry covers the caller: `*`, the caller's account id or
-    root ARN (the whole account), or the caller's own role/user ARN."""
-    if value == "*" or value == caller_account:
-        return True
-    m = re.match(r"^arn:aws[\w-]*:iam::(\d{12}):root$", value)
-    if m:
-        return m.group(1) == caller_account
-    return value == caller
-
-
 def trust_allows(policy_document, caller_account: str, caller: str, external_id: str | None) -> bool:
-    """The trust rule (module docstring) for one parsed or JSON trust policy."""
+    """The trust rule (module docstring) for one parsed or JSON trust policy: an Allow
+    statement for sts:AssumeRole whose principal covers the caller and whose known
+    conditions hold, and no such Deny (iam_policy.policy_decision; trust policies have
+    no Resource, NotAction/NotPrincipal are not read and a session ARN principal does
+    not stand for its role)."""
     if isinstance(policy_document, str):
         text = policy_document
         try:
@@ -88,26 +70,11 @@ def trust_allows(policy_document, caller_account: str, caller: str, external_id:
     }
     if external_id is not None:
         context["sts:externalid"] = external_id
-    allowed = False
-    for st in _as_list(doc.get("Statement")):
-        if not isinstance(st, dict):
-            continue
-        actions = [str(a).lower() for a in _as_list(st.get("Action"))]
-        if not any(fnmatch.fnmatchcase("sts:assumerole", a) for a in actions):
-            continue
-        principal = st.get("Principal")
-        if principal == "*":
-            covered = True
-        elif isinstance(principal, dict):
-            covered = any(principal_covers(str(v), caller_account, caller) for v in _as_list(principal.get("AWS")))
-        else:
-            covered = False
-        if not covered or not conditions_hold(st.get("Condition"), context, KNOWN_CONDITION_KEYS):
-            continue
-        if str(st.get("Effect", "")).lower() == "deny":
-            return False
-        allowed = True
-    return allowed
+    decision = policy_decision(
+        doc, action="sts:AssumeRole", account=caller_account, principal=caller, context=context,
+        known_keys=KNOWN_CONDITION_KEYS, not_elements=False, session_arns=False,
+    )
+    return decision == "Allow"
 
 
 def find_role(role_arn: str):
@@ -144,28 +111,6 @@ def assume_role_problem(role_arn: str, caller_account: str, caller: str, externa
     return None
 
 
-def _access_denied(message: str):
-    """STS's AccessDenied: HTTP 403, code AccessDenied, a Sender fault."""
-    from moto.core.exceptions import _RESTError
-
-    class AccessDenied(_RESTError):
-        code = 403
-
-    err = AccessDenied("AccessDenied", message)
-    # STS (awsQuery) errors are <ErrorResponse><Error>...</Error><RequestId/>, which
-    # every SDK parses (moto's generic body nests <Errors><Error>, which the Rust SDK
-    # does not read).
-    from xml.sax.saxutils import escape
-    import uuid
-
-    err.description = (
-        '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
-        f"<Error><Type>Sender</Type><Code>AccessDenied</Code><Message>{escape(message)}</Message></Error>"
-        f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
-    )
-    return err
-
-
 def _wrap_assume_role(prev):
     def assume_role(self):
         """STS AssumeRole under the trust rule (module docstring)."""
@@ -175,19 +120,15 @@ def _wrap_assume_role(prev):
         caller = caller_principal(caller_account, getattr(self, "access_key", None) or self.get_access_key())
         problem = assume_role_problem(role_arn, caller_account, caller, external_id)
         if problem:
-            raise _access_denied(problem)
+            raise sts_access_denied(problem)
         return prev(self)
 
     assume_role._ferry_trust = True
     return assume_role
 
 
-def install() -> None:
-    """Apply the trust rule to moto (idempotent)."""
-    global _installed
-    if _installed:
-        return
-    _installed = True
+def assume_role_follows_the_trust_policy() -> None:
+    """The trust rule (module docstring) on STS AssumeRole."""
     from moto.sts.responses import TokenResponse
 
     TokenResponse.assume_role = _wrap_assume_role(TokenResponse.assume_role)

@@ -53,7 +53,7 @@ TAIL_BYTES = 4096
 
 
 def _state_dir() -> Path:
-    default = Path(__file__).resolve().parents[3] / ".local"
+    default = Path(__file__).resolve().parents[4] / ".local"
     return Path(os.environ.get("FERRY_WORLD_STATE_DIR", str(default)))
 
 
@@ -249,7 +249,10 @@ class Sandbox:
         return env
 
     def _write_log(self, text: str) -> None:
-        data = text.encode()
+        self._append_log(text.encode())
+
+    def _append_log(self, data: bytes) -> None:
+        """To the function's log file, and to the running invocation's log (1 MiB at most)."""
         try:
             self.log_file.write(data)
         except (OSError, ValueError):
@@ -261,13 +264,7 @@ class Sandbox:
     def _pump_output(self):
         out = self.proc.stdout
         for line in iter(out.readline, b""):
-            try:
-                self.log_file.write(line)
-            except (OSError, ValueError):
-                pass
-            inv = self.current
-            if inv is not None and len(inv.log) < 1 << 20:
-                inv.log.extend(line)
+            self._append_log(line)
         out.close()
 
     def _watch(self):

@@ -4,7 +4,7 @@ moto 5.2.5 runs ASL with LocalStack's interpreter (moto/stepfunctions/parser). O
 box it waits in real time (Wait states: ``env.program_state_event.wait(seconds)``;
 Retry intervals: ``time.sleep(interval)``) and stamps history events, execution start and
 stop dates and ``$$.State.EnteredTime`` with the real wall clock. This module moves all of
-that onto ``ferry_world.clock``:
+that onto ``ferry_world.engine.clock``:
 
 * Wait states (Seconds, SecondsPath, Timestamp, TimestampPath) wait simulated seconds, in
   short real slices, so ``clock.advance()`` shortens a wait and StopExecution still

@@ -21,7 +21,7 @@ DEFAULTS = {
     # Instance types offered per AZ: {"us-east-1c": ["t3.micro", ...]}. An AZ not
     # listed offers every type moto knows.
     "instanceTypeOfferings": {},
-    # --- rules/sharing.py ---
+    # --- the sharing rules (rules/block_public_access.py, run_instances.py, copy_image.py) ---
     # Image block public access of an account/Region that never set it (AWS: on by
     # default for new accounts): "block-new-sharing" or "unblocked".
     "imageBlockPublicAccessDefault": "block-new-sharing",

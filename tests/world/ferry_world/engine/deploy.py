@@ -1,0 +1,486 @@
+"""Deploys ferry's SAM template into the local AWS world (the hub account).
+
+    python -m ferry_world.deploy --template template.yaml [--binaries DIR] \
+        --out .local/world.json [--endpoint http://127.0.0.1:4566]
+
+``--binaries`` defaults to $FERRY_WORLD_BINARIES, else ``$CARGO_TARGET_DIR/debug`` (a
+relative CARGO_TARGET_DIR is taken from the repository root, where make runs cargo), else
+``target/debug`` of the repository: where ``make bins`` (``cargo test --workspace
+--no-run``) puts the Lambda binaries.
+
+For every ``AWS::Serverless::Function`` with ``Metadata.BuildProperties.Binary``: an IAM
+role (trust lambda.amazonaws.com, the function's Policies inline) and a Lambda function
+(Runtime/Handler/Architectures/MemorySize/Timeout/Environment/Tracing/LoggingConfig from
+Globals and Properties) whose zip holds a ``bootstrap`` that execs
+``<binaries>/<Binary>``: the world's Lambda runner runs that bootstrap for real.
+For every ``AWS::Serverless::StateMachine``: its DefinitionUri with DefinitionSubstitutions
+resolved (``!GetAtt X.Arn`` -> the function's ARN), an IAM role, and the state machine
+``ferry-<name>`` (MigrateInstanceStateMachine -> ferry-migrate-instance).
+``AWS::Logs::LogGroup`` resources become log groups.
+
+Idempotent: re-running updates functions (code and configuration), roles and state
+machines in place. Builds nothing: a missing binary is an error naming the build to run.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import re
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import yaml
+
+HUB_ACCOUNT_ID = "123456789012"
+REPO_ROOT = Path(__file__).resolve().parents[4]
+BUILD_HINT = "build them with `make bins` (or `cargo test --workspace --no-run`)"
+
+
+def default_binaries_dir() -> Path:
+    """Where cargo put the Lambda binaries: $FERRY_WORLD_BINARIES, else
+    $CARGO_TARGET_DIR/debug (relative to the repository root), else target/debug."""
+    explicit = os.environ.get("FERRY_WORLD_BINARIES")
+    if explicit:
+        return Path(explicit)
+    return REPO_ROOT / os.environ.get("CARGO_TARGET_DIR", "target") / "debug"
+
+# ---------------------------------------------------------------------------------------
+# Template parsing: CloudFormation short-form tags -> long form
+# ---------------------------------------------------------------------------------------
+
+_SHORT_TAGS = {
+    "Ref": "Ref",
+    "GetAtt": "Fn::GetAtt",
+    "Sub": "Fn::Sub",
+    "If": "Fn::If",
+    "Join": "Fn::Join",
+    "Select": "Fn::Select",
+    "Split": "Fn::Split",
+    "Equals": "Fn::Equals",
+    "Not": "Fn::Not",
+    "And": "Fn::And",
+    "Or": "Fn::Or",
+    "FindInMap": "Fn::FindInMap",
+    "Base64": "Fn::Base64",
+    "Cidr": "Fn::Cidr",
+    "ImportValue": "Fn::ImportValue",
+    "GetAZs": "Fn::GetAZs",
+    "Condition": "Condition",
+    "Transform": "Fn::Transform",
+    "ToJsonString": "Fn::ToJsonString",
+    "Length": "Fn::Length",
+}
+
+
+class _TemplateLoader(yaml.SafeLoader):
+    pass
+
+
+def _make_constructor(long_name: str):
+    def construct(loader, node):
+        if isinstance(node, yaml.ScalarNode):
+            value = loader.construct_scalar(node)
+            if long_name == "Fn::GetAtt":
+                value = value.split(".", 1)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            value = loader.construct_mapping(node, deep=True)
+        return {long_name: value}
+
+    return construct
+
+
+for _short, _long in _SHORT_TAGS.items():
+    _TemplateLoader.add_constructor(f"!{_short}", _make_constructor(_long))
+
+
+def load_template(path: Path) -> dict:
+    with open(path) as f:
+        return yaml.load(f, Loader=_TemplateLoader)
+
+
+class Resolver:
+    """Evaluates the intrinsic functions the template uses, given what is deployed."""
+
+    def __init__(self, template: dict, params: dict):
+        self.template = template
+        self.params = params  # "AWS::Region", ..., "<LogicalId>" -> Ref, "<LogicalId>.<Attr>" -> GetAtt
+        self.conditions = {}
+        for name, cond in (template.get("Conditions") or {}).items():
+            self.conditions[name] = cond
+
+    def condition(self, name: str) -> bool:
+        return bool(self.resolve(self.conditions[name]))
+
+    def resolve(self, value):
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            (key, arg), = value.items()
+            if key == "Ref":
+                return self._ref(arg)
+            if key == "Fn::GetAtt":
+                logical, attr = arg if isinstance(arg, list) else arg.split(".", 1)
+                ref = f"{logical}.{attr}"
+                if ref not in self.params:
+                    raise KeyError(f"!GetAtt {ref}: not deployed in the world")
+                return self.params[ref]
+            if key == "Fn::Sub":
+                if isinstance(arg, list):
+                    text, extra = arg[0], {k: self.resolve(v) for k, v in arg[1].items()}
+                else:
+                    text, extra = arg, {}
+                return re.sub(r"\$\{([^}!]+)\}", lambda m: str(self._sub_var(m.group(1), extra)), text)
+            if key == "Fn::Join":
+                sep, items = arg
+                return sep.join(str(x) for x in self.resolve(items))
+            if key == "Fn::Select":
+                index, items = arg
+                return self.resolve(items)[int(self.resolve(index))]
+            if key == "Fn::Split":
+                sep, text = arg
+                return self.resolve(text).split(sep)
+            if key == "Fn::If":
+                name, yes, no = arg
+                return self.resolve(yes if self.condition(name) else no)
+            if key == "Fn::Equals":
+                a, b = self.resolve(arg)
+                return a == b
+            if key == "Fn::Not":
+                return not self.resolve(arg[0])
+            if key == "Fn::And":
+                return all(self.resolve(arg))
+            if key == "Fn::Or":
+                return any(self.resolve(arg))
+            if key == "Condition":
+                return self.condition(arg)
+            if key == "Fn::FindInMap":
+                m, k1, k2 = self.resolve(arg)
+                return self.template["Mappings"][m][k1][k2]
+            if key == "Fn::GetAZs":
+                region = self.resolve(arg) or self.params["AWS::Region"]
+                return [f"{region}{s}" for s in "abcdef"]
+            if key == "Fn::Base64":
+                import base64
+
+                return base64.b64encode(str(self.resolve(arg)).encode()).decode()
+            if key == "Fn::ToJsonString":
+                return json.dumps(self.resolve(arg))
+        return {k: self.resolve(v) for k, v in value.items()}
+
+    def _ref(self, name: str):
+        if name == "AWS::NoValue":
+            return None
+        if name in self.params:
+            return self.params[name]
+        parameters = self.template.get("Parameters") or {}
+        if name in parameters:
+            return parameters[name].get("Default")
+        raise KeyError(f"!Ref {name}: not deployed in the world")
+
+    def _sub_var(self, name: str, extra: dict):
+        if name in extra:
+            return extra[name]
+        if "." in name:
+            return self.resolve({"Fn::GetAtt": name.split(".", 1)})
+        return self._ref(name)
+
+
+def kebab(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", name).lower()
+
+
+# ---------------------------------------------------------------------------------------
+# Deploying
+# ---------------------------------------------------------------------------------------
+
+
+def _merge(globals_: dict, props: dict) -> dict:
+    merged = dict(globals_)
+    for k, v in props.items():
+        if k == "Environment" and isinstance(v, dict) and isinstance(merged.get(k), dict):
+            env = dict(merged[k].get("Variables") or {})
+            env.update(v.get("Variables") or {})
+            merged[k] = {"Variables": env}
+        elif isinstance(v, dict) and isinstance(merged.get(k), dict):
+            merged[k] = {**merged[k], **v}
+        else:
+            merged[k] = v
+    return merged
+
+
+def _bootstrap_zip(binary: Path) -> bytes:
+    # The binary's size and mtime are part of the code, so a rebuilt binary is new code
+    # (new CodeSha256): the runner retires the warm sandboxes of the old one.
+    st = binary.stat()
+    script = (
+        "#!/bin/sh\n"
+        "# ferry world: the function's code is the cargo-built binary below.\n"
+        f"# binary size {st.st_size}, mtime_ns {st.st_mtime_ns}\n"
+        f"exec '{binary}' \"$@\"\n"
+    )
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        info = zipfile.ZipInfo("bootstrap", date_time=(2020, 1, 1, 0, 0, 0))
+        info.external_attr = 0o100755 << 16
+        zf.writestr(info, script)
+    return buf.getvalue()
+
+
+def _policy_documents(policies, resolver: Resolver, params: dict) -> list[dict]:
+    """SAM `Policies` -> IAM policy documents (inline statements and the templates used)."""
+    docs = []
+    for policy in policies or []:
+        policy = resolver.resolve(policy)
+        if isinstance(policy, dict) and "Statement" in policy:
+            docs.append(policy)
+        elif isinstance(policy, dict) and "LambdaInvokePolicy" in policy:
+            name = policy["LambdaInvokePolicy"]["FunctionName"]
+            docs.append(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": ["lambda:InvokeFunction"],
+                            "Resource": [
+                                f"arn:aws:lambda:{params['AWS::Region']}:{params['AWS::AccountId']}:function:{name}",
+                                f"arn:aws:lambda:{params['AWS::Region']}:{params['AWS::AccountId']}:function:{name}:*",
+                            ],
+                        }
+                    ],
+                }
+            )
+        # Managed policy names/ARNs and other SAM templates: nothing is enforced by the
+        # world, so they are not reproduced.
+    return docs
+
+
+def _ensure_role(iam, name: str, service: str, docs: list[dict]) -> str:
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+    }
+    try:
+        arn = iam.get_role(RoleName=name)["Role"]["Arn"]
+        iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
+    except iam.exceptions.NoSuchEntityException:
+        arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust), Path="/")["Role"]["Arn"]
+    existing = set(iam.list_role_policies(RoleName=name)["PolicyNames"])
+    wanted = set()
+    for i, doc in enumerate(docs):
+        policy_name = f"{name}-policy-{i}"
+        wanted.add(policy_name)
+        iam.put_role_policy(RoleName=name, PolicyName=policy_name, PolicyDocument=json.dumps(doc))
+    for stale in existing - wanted:
+        iam.delete_role_policy(RoleName=name, PolicyName=stale)
+    return arn
+
+
+def deploy(template_path: Path, binaries: Path, endpoint: str, region: str, stack: str) -> dict:
+    import boto3
+    from botocore.config import Config
+
+    template = load_template(template_path)
+    resources = template.get("Resources") or {}
+    globals_fn = (template.get("Globals") or {}).get("Function") or {}
+    session = boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=region
+    )
+    cfg = Config(retries={"mode": "standard", "max_attempts": 3})
+    client = lambda name: session.client(name, endpoint_url=endpoint, config=cfg)  # noqa: E731
+    iam, lam, sfn, logs = client("iam"), client("lambda"), client("stepfunctions"), client("logs")
+    account = client("sts").get_caller_identity()["Account"]
+    if account != HUB_ACCOUNT_ID:
+        raise SystemExit(f"deploy: the world answered account {account}, expected the hub {HUB_ACCOUNT_ID}")
+
+    params = {
+        "AWS::Region": region,
+        "AWS::AccountId": account,
+        "AWS::StackName": stack,
+        "AWS::Partition": "aws",
+        "AWS::URLSuffix": "amazonaws.com",
+        "AWS::StackId": f"arn:aws:cloudformation:{region}:{account}:stack/{stack}/ferry-world",
+    }
+    resolver = Resolver(template, params)
+
+    # Names first, so every !Ref / !GetAtt resolves whatever the order.
+    functions = {}
+    for logical, res in resources.items():
+        if res.get("Type") != "AWS::Serverless::Function":
+            continue
+        binary = ((res.get("Metadata") or {}).get("BuildProperties") or {}).get("Binary")
+        if not binary:
+            continue
+        props = res.get("Properties") or {}
+        name = props.get("FunctionName") or f"{stack}-{kebab(re.sub(r'Function$', '', logical))}"
+        arn = f"arn:aws:lambda:{region}:{account}:function:{name}"
+        functions[logical] = {"name": name, "arn": arn, "binary": str((binaries / binary).resolve())}
+        params[logical] = name
+        params[f"{logical}.Arn"] = arn
+    for logical, res in resources.items():
+        if res.get("Type") == "AWS::Logs::LogGroup":
+            props = res.get("Properties") or {}
+            group = resolver.resolve(props.get("LogGroupName")) or f"{stack}-{logical}"
+            params[logical] = group
+            params[f"{logical}.Arn"] = f"arn:aws:logs:{region}:{account}:log-group:{group}:*"
+    machines = {}
+    for logical, res in resources.items():
+        if res.get("Type") != "AWS::Serverless::StateMachine":
+            continue
+        props = res.get("Properties") or {}
+        short = kebab(re.sub(r"StateMachine$", "", logical))
+        name = props.get("Name") or f"{stack}-{short}"
+        arn = f"arn:aws:states:{region}:{account}:stateMachine:{name}"
+        machines[logical] = {"name": name, "arn": arn, "short": short}
+        params[logical] = arn
+        params[f"{logical}.Arn"] = arn
+        params[f"{logical}.Name"] = name
+
+    missing = [f["binary"] for f in functions.values() if not os.access(f["binary"], os.X_OK)]
+    if missing:
+        raise SystemExit(
+            f"deploy: missing binaries in {binaries} ({BUILD_HINT}; with CARGO_TARGET_DIR set they "
+            "are in $CARGO_TARGET_DIR/debug, or name the directory with --binaries / "
+            "FERRY_WORLD_BINARIES):\n  " + "\n  ".join(missing)
+        )
+
+    # Log groups.
+    for logical, res in resources.items():
+        if res.get("Type") != "AWS::Logs::LogGroup":
+            continue
+        group = params[logical]
+        try:
+            logs.create_log_group(logGroupName=group)
+        except logs.exceptions.ResourceAlreadyExistsException:
+            pass
+        retention = (res.get("Properties") or {}).get("RetentionInDays")
+        if retention:
+            logs.put_retention_policy(logGroupName=group, retentionInDays=int(retention))
+
+    # Functions.
+    for logical, fn in functions.items():
+        props = _merge(globals_fn, resources[logical].get("Properties") or {})
+        docs = _policy_documents(props.get("Policies"), resolver, params)
+        role_arn = _ensure_role(iam, f"{fn['name']}-role", "lambda.amazonaws.com", docs)
+        fn["role"] = role_arn
+        env = {k: str(v) for k, v in (resolver.resolve(props.get("Environment") or {}).get("Variables") or {}).items()}
+        config = {
+            "FunctionName": fn["name"],
+            "Role": role_arn,
+            "Runtime": props.get("Runtime", "provided.al2023"),
+            "Handler": props.get("Handler", "bootstrap"),
+            "Description": resolver.resolve(props.get("Description", "")) or "",
+            "Timeout": int(props.get("Timeout", 3)),
+            "MemorySize": int(props.get("MemorySize", 128)),
+            "Environment": {"Variables": env},
+            "TracingConfig": {"Mode": "Active" if props.get("Tracing") == "Active" else "PassThrough"},
+        }
+        if props.get("LoggingConfig"):
+            config["LoggingConfig"] = resolver.resolve(props["LoggingConfig"])
+        code = _bootstrap_zip(Path(fn["binary"]))
+        try:
+            lam.get_function(FunctionName=fn["name"])
+            exists = True
+        except lam.exceptions.ResourceNotFoundException:
+            exists = False
+        if exists:
+            lam.update_function_code(FunctionName=fn["name"], ZipFile=code)
+            lam.update_function_configuration(**config)
+        else:
+            lam.create_function(
+                **config,
+                Code={"ZipFile": code},
+                Architectures=list(props.get("Architectures") or ["x86_64"]),
+                Tags={"lambda:createdBy": "SAM", "ferry-world:binary": Path(fn["binary"]).name},
+            )
+
+    # State machines.
+    existing = {m["name"]: m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]}
+    base = template_path.parent
+    for logical, sm in machines.items():
+        props = resources[logical].get("Properties") or {}
+        if "DefinitionUri" in props:
+            text = (base / props["DefinitionUri"]).read_text()
+        elif "Definition" in props:
+            text = json.dumps(resolver.resolve(props["Definition"]))
+        else:
+            raise SystemExit(f"deploy: {logical} has neither DefinitionUri nor Definition")
+        subs = {k: resolver.resolve(v) for k, v in (props.get("DefinitionSubstitutions") or {}).items()}
+
+        def substitute(m, subs=subs, logical=logical):
+            if m.group(1) not in subs:
+                raise SystemExit(f"deploy: {logical}: no DefinitionSubstitutions for ${{{m.group(1)}}}")
+            return str(subs[m.group(1)])
+
+        definition = re.sub(r"\$\{([A-Za-z0-9_]+)\}", substitute, text)
+        json.loads(definition)  # fail here, clearly, rather than in the world
+        docs = _policy_documents(props.get("Policies"), resolver, params)
+        role_arn = _ensure_role(iam, f"{sm['name']}-role", "states.amazonaws.com", docs)
+        kwargs = {"definition": definition, "roleArn": role_arn}
+        tracing = props.get("Tracing") or {}
+        if tracing:
+            kwargs["tracingConfiguration"] = {"enabled": bool(tracing.get("Enabled"))}
+        if sm["name"] in existing:
+            sm["arn"] = existing[sm["name"]]
+            sfn.update_state_machine(stateMachineArn=sm["arn"], **kwargs)
+        else:
+            sm["arn"] = sfn.create_state_machine(
+                name=sm["name"], type=props.get("Type", "STANDARD"), **kwargs
+            )["stateMachineArn"]
+
+    scale = None
+    try:
+        import urllib.request
+
+        with urllib.request.urlopen(f"{endpoint}/ferry-world/clock", timeout=5) as r:
+            scale = json.load(r)["scale"]
+    except Exception:  # noqa: BLE001 - plain moto without the world's control API
+        pass
+
+    return {
+        "endpoint": endpoint,
+        "hubAccountId": account,
+        "region": region,
+        "stack": stack,
+        "stateMachines": {sm["short"]: sm["arn"] for sm in machines.values()},
+        "functions": {
+            logical: {"name": fn["name"], "arn": fn["arn"], "binary": fn["binary"], "role": fn["role"]}
+            for logical, fn in functions.items()
+        },
+        "timeScale": scale,
+        "logs": str(Path(os.environ.get("FERRY_WORLD_STATE_DIR", REPO_ROOT / ".local")) / "logs"),
+        "deployedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def main(argv=None) -> int:
+    port = os.environ.get("FERRY_WORLD_PORT", "4566")
+    parser = argparse.ArgumentParser(prog="python -m ferry_world.deploy", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--template", default=str(REPO_ROOT / "template.yaml"))
+    parser.add_argument("--binaries", default=str(default_binaries_dir()))
+    parser.add_argument("--out", default=str(REPO_ROOT / ".local" / "world.json"))
+    parser.add_argument("--endpoint", default=os.environ.get("FERRY_WORLD_ENDPOINT", f"http://127.0.0.1:{port}"))
+    parser.add_argument("--region", default=os.environ.get("FERRY_WORLD_REGION", "us-east-1"))
+    parser.add_argument("--stack", default=os.environ.get("FERRY_WORLD_STACK", "ferry"))
+    args = parser.parse_args(argv)
+
+    world = deploy(Path(args.template).resolve(), Path(args.binaries).resolve(), args.endpoint, args.region, args.stack)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(world, indent=2) + "\n")
+    tmp.replace(out)
+    print(json.dumps(world, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

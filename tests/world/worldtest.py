@@ -1,0 +1,41 @@
+"""Support for the world's tests, written once: a free port, boto3 clients for a world
+endpoint, and resetting a world. The world-server fixture is in conftest.py."""
+from __future__ import annotations
+
+import socket
+import urllib.request
+
+import boto3
+
+REGION = "us-east-1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def aws_client(url: str, service: str = "ec2", creds: dict | None = None, *, account: str | None = None,
+               region: str = REGION, config=None):
+    """A boto3 client of the world at `url`: with `creds` (an STS Credentials dict) it
+    acts as whoever they belong to, else with the plain "testing" keys (moto's default
+    account 123456789012); `account` sends moto's x-moto-account-id header instead."""
+    keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    if creds:
+        keys = {
+            "aws_access_key_id": creds["AccessKeyId"],
+            "aws_secret_access_key": creds["SecretAccessKey"],
+            "aws_session_token": creds.get("SessionToken"),
+        }
+    c = boto3.client(service, endpoint_url=url, region_name=region, config=config, **keys)
+    if account is not None:
+        c.meta.events.register(
+            "before-send.*.*", lambda request, **_: request.headers.__setitem__("x-moto-account-id", account)
+        )
+    return c
+
+
+def reset_world(url: str) -> None:
+    """moto's reset: every account's resources are gone (the rules' state with them)."""
+    urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST")).read()
