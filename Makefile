@@ -115,7 +115,8 @@ clippy:
 unit:
 	cargo test --workspace --exclude ferry-e2e $(LOCKED)
 
-# The Lambda binaries the world runs (target/debug/<name>). Built by the test profile's
+# The Lambda binaries the world runs ($(CARGO_TARGET_DIR)/debug/<name>; tests/world/up
+# looks there too). Built by the test profile's
 # feature set, so `make unit` before it leaves nothing to rebuild.
 bins:
 	cargo test --workspace $(LOCKED) --no-run
