@@ -509,3 +509,32 @@ def test_nested_execution_sync2_success_and_failure(world):
     assert out["error"]["Error"] == "States.TaskFailed", out
     cause = json.loads(out["error"]["Cause"])
     assert cause["Status"] == "FAILED" and cause["Error"] == "Ferry.TargetAccessDenied", cause
+
+
+# ---------------------------------------------------------------------------------------
+# Where the world looks for the Lambda binaries
+# ---------------------------------------------------------------------------------------
+
+def test_binaries_are_found_where_cargo_target_dir_puts_them(monkeypatch, tmp_path):
+    from ferry_world.engine import deploy
+
+    monkeypatch.delenv("FERRY_WORLD_BINARIES", raising=False)
+    monkeypatch.delenv("CARGO_TARGET_DIR", raising=False)
+    assert deploy.default_binaries_dir() == ROOT / "target" / "debug"
+    monkeypatch.setenv("CARGO_TARGET_DIR", str(tmp_path))
+    assert deploy.default_binaries_dir() == tmp_path / "debug"
+    monkeypatch.setenv("CARGO_TARGET_DIR", "build/out")  # relative: from the repository root
+    assert deploy.default_binaries_dir() == ROOT / "build" / "out" / "debug"
+    monkeypatch.setenv("FERRY_WORLD_BINARIES", str(tmp_path / "bins"))
+    assert deploy.default_binaries_dir() == tmp_path / "bins"
+
+
+def test_up_names_the_directory_it_searched(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "FERRY_WORLD_BINARIES"}
+    env.update(CARGO_TARGET_DIR=str(tmp_path), FERRY_WORLD_PORT=str(free_port()),
+               FERRY_WORLD_STATE_DIR=str(tmp_path / "state"))
+    out = subprocess.run([str(WORLD_DIR / "up")], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0
+    assert f"searched $CARGO_TARGET_DIR/debug = {tmp_path}/debug" in out.stderr, out.stderr
+    assert "make bins" in out.stderr
+    assert not (tmp_path / "state" / "world.pid").exists()

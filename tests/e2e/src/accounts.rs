@@ -145,6 +145,23 @@ pub async fn make_image(
     image
 }
 
+/// Can the account of `config` see the image? `InvalidAMIID.NotFound` means no.
+pub async fn sees(config: &aws_config::SdkConfig, image_id: &str) -> bool {
+    match aws_sdk_ec2::Client::new(config)
+        .describe_images()
+        .image_ids(image_id)
+        .send()
+        .await
+    {
+        Ok(out) => !out.images().is_empty(),
+        Err(e) => {
+            use aws_sdk_ec2::error::ProvideErrorMetadata;
+            assert_eq!(e.code(), Some("InvalidAMIID.NotFound"), "{e:?}");
+            false
+        }
+    }
+}
+
 pub async fn image_state(config: &aws_config::SdkConfig, image_id: &str) -> Option<String> {
     aws_sdk_ec2::Client::new(config)
         .describe_images()

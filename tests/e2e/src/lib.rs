@@ -309,16 +309,21 @@ pub const USER_DATA: &str = "IyEvYmluL2Jhc2gKc3lzdGVtY3RsIHN0YXJ0IG5naW54Cg=="; 
 /// protection, tags, user data, and an Elastic IP. `label` keeps tests apart.
 pub async fn web_server(world: &World, label: &str) -> WebServer {
     let ec2 = world.ec2();
-    let vpc_id = ec2
-        .create_vpc()
-        .cidr_block("10.20.0.0/16")
-        .send()
-        .await
-        .expect("CreateVpc")
-        .vpc()
-        .and_then(|v| v.vpc_id())
-        .unwrap()
-        .to_string();
+    let vpc = |cidr: &'static str| {
+        let ec2 = ec2.clone();
+        async move {
+            ec2.create_vpc()
+                .cidr_block(cidr)
+                .send()
+                .await
+                .expect("CreateVpc")
+                .vpc()
+                .and_then(|v| v.vpc_id())
+                .unwrap()
+                .to_string()
+        }
+    };
+    let vpc_id = vpc("10.20.0.0/16").await;
     let subnet = |cidr: &'static str, az: String| {
         let ec2 = ec2.clone();
         let vpc_id = vpc_id.clone();
@@ -338,38 +343,29 @@ pub async fn web_server(world: &World, label: &str) -> WebServer {
     };
     let subnet_a = subnet("10.20.1.0/24", world.az('a')).await;
     let subnet_b = subnet("10.20.2.0/24", world.az('b')).await;
-    let security_group_id = ec2
-        .create_security_group()
-        .group_name(format!("web-{label}"))
-        .description("web servers")
-        .vpc_id(&vpc_id)
-        .send()
-        .await
-        .expect("CreateSecurityGroup")
-        .group_id()
-        .unwrap()
-        .to_string();
-    let other_vpc = ec2
-        .create_vpc()
-        .cidr_block("10.99.0.0/16")
-        .send()
-        .await
-        .expect("CreateVpc")
-        .vpc()
-        .and_then(|v| v.vpc_id())
-        .unwrap()
-        .to_string();
-    let other_vpc_security_group_id = ec2
-        .create_security_group()
-        .group_name(format!("elsewhere-{label}"))
-        .description("another VPC")
-        .vpc_id(&other_vpc)
-        .send()
-        .await
-        .expect("CreateSecurityGroup")
-        .group_id()
-        .unwrap()
-        .to_string();
+    let group = |name: String, description: &'static str, vpc: String| {
+        let ec2 = ec2.clone();
+        async move {
+            ec2.create_security_group()
+                .group_name(name)
+                .description(description)
+                .vpc_id(vpc)
+                .send()
+                .await
+                .expect("CreateSecurityGroup")
+                .group_id()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let security_group_id = group(format!("web-{label}"), "web servers", vpc_id.clone()).await;
+    let other_vpc = vpc("10.99.0.0/16").await;
+    let other_vpc_security_group_id = group(
+        format!("elsewhere-{label}"),
+        "another VPC",
+        other_vpc.clone(),
+    )
+    .await;
 
     let key_arn = create_key(&world.config, &format!("ferry e2e {label} volumes"), None).await;
 
@@ -618,6 +614,19 @@ pub async fn create_key(
         .and_then(|m| m.arn())
         .expect("CreateKey returned no key ARN")
         .to_string()
+}
+
+/// Every grant on `key`, as its owner (the hub) lists them.
+pub async fn grants(world: &World, key: &str) -> Vec<aws_sdk_kms::types::GrantListEntry> {
+    world
+        .kms()
+        .list_grants()
+        .key_id(key)
+        .send()
+        .await
+        .expect("ListGrants")
+        .grants()
+        .to_vec()
 }
 
 pub fn tag_map(tags: &[ec2t::Tag]) -> BTreeMap<String, String> {

@@ -33,23 +33,6 @@ async fn hub_key(world: &World, label: &str) -> String {
     create_key(&world.config, &format!("ferry e2e {label} (CMK-A)"), None).await
 }
 
-/// Can the account of `config` see the image?
-async fn sees(config: &aws_config::SdkConfig, image_id: &str) -> bool {
-    match aws_sdk_ec2::Client::new(config)
-        .describe_images()
-        .image_ids(image_id)
-        .send()
-        .await
-    {
-        Ok(out) => !out.images().is_empty(),
-        Err(e) => {
-            use aws_sdk_ec2::error::ProvideErrorMetadata;
-            assert_eq!(e.code(), Some("InvalidAMIID.NotFound"), "{e:?}");
-            false
-        }
-    }
-}
-
 async fn image_as(config: &aws_config::SdkConfig, image_id: &str) -> ec2t::Image {
     aws_sdk_ec2::Client::new(config)
         .describe_images()
@@ -83,14 +66,8 @@ async fn snapshot_keys(config: &aws_config::SdkConfig, image: &ec2t::Image) -> V
 
 /// Grants on the hub's `key` for `account` (grantee its root or one of its roles).
 async fn grants_for(world: &World, key: &str, account: &str) -> usize {
-    world
-        .kms()
-        .list_grants()
-        .key_id(key)
-        .send()
+    grants(world, key)
         .await
-        .expect("ListGrants")
-        .grants()
         .iter()
         .filter(|g| {
             g.grantee_principal()

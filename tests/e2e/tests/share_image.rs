@@ -16,23 +16,6 @@ async fn setup() -> (tokio::sync::MutexGuard<'static, ()>, World) {
     (guard, world)
 }
 
-/// Can the account of `config` see the image? `InvalidAMIID.NotFound` means no.
-async fn sees(config: &aws_config::SdkConfig, image_id: &str) -> bool {
-    match aws_sdk_ec2::Client::new(config)
-        .describe_images()
-        .image_ids(image_id)
-        .send()
-        .await
-    {
-        Ok(out) => !out.images().is_empty(),
-        Err(e) => {
-            use aws_sdk_ec2::error::ProvideErrorMetadata;
-            assert_eq!(e.code(), Some("InvalidAMIID.NotFound"), "{e:?}");
-            false
-        }
-    }
-}
-
 async fn launch_permissions(world: &World, image_id: &str) -> Vec<ec2t::LaunchPermission> {
     world
         .ec2()
@@ -48,14 +31,8 @@ async fn launch_permissions(world: &World, image_id: &str) -> Vec<ec2t::LaunchPe
 
 /// Grants on `key` (as its owner, the hub) whose grantee is `account`'s root.
 async fn grants_for(world: &World, key: &str, account: &str) -> Vec<String> {
-    world
-        .kms()
-        .list_grants()
-        .key_id(key)
-        .send()
+    grants(world, key)
         .await
-        .expect("ListGrants")
-        .grants()
         .iter()
         .filter(|g| g.grantee_principal() == Some(format!("arn:aws:iam::{account}:root").as_str()))
         .map(|g| g.grant_id().unwrap_or_default().to_string())

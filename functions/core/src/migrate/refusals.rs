@@ -152,6 +152,12 @@ pub fn check_supported_layout(source: &SourceInstance) -> Result<(), FerryError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::errors::ErrorName;
+    use crate::migrate::fixtures::*;
+    use crate::migrate::plan::build_plan;
+    use crate::migrate::request::MigrateRequest;
+    use crate::migrate::source::{SecurityGroupRef, TargetSubnet};
+    use serde_json::json;
 
     #[test]
     fn source_states() {
@@ -212,5 +218,98 @@ mod tests {
         assert!(check_source_protection("i-1", true, Keep, false, true).is_err());
         assert!(check_source_protection("i-1", false, Stop, false, true).is_err());
         assert!(check_source_protection("i-1", false, Keep, true, true).is_ok());
+    }
+
+    fn refusal(
+        req: MigrateRequest,
+        s: SourceInstance,
+        t: TargetSubnet,
+        g: Vec<SecurityGroupRef>,
+    ) -> ErrorName {
+        build_plan(&execution(), &req, &s, &t, &g, &offered())
+            .unwrap_err()
+            .name
+    }
+
+    #[test]
+    fn refusals_are_named() {
+        let s = web_server();
+        let g = groups(&s);
+        let mut store = web_server();
+        store.root_device_type = "instance-store".into();
+        assert_eq!(
+            refusal(request(json!({})), store, target(), g.clone()),
+            ErrorName::UnsupportedRootDevice
+        );
+        let mut same = target();
+        same.availability_zone = "eu-west-1a".into();
+        assert_eq!(
+            refusal(request(json!({})), s.clone(), same, g.clone()),
+            ErrorName::SameAvailabilityZone
+        );
+        let mut other_vpc = target();
+        other_vpc.vpc_id = "vpc-0dddddddddddddddd".into();
+        assert_eq!(
+            refusal(request(json!({})), s.clone(), other_vpc, g.clone()),
+            ErrorName::SecurityGroupVpcMismatch
+        );
+        assert_eq!(
+            refusal(
+                request(json!({"instanceType": "p5.48xlarge"})),
+                s.clone(),
+                target(),
+                g.clone()
+            ),
+            ErrorName::InstanceTypeNotOffered
+        );
+        assert_eq!(
+            refusal(
+                request(json!({"sourceAction": "terminate"})),
+                s.clone(),
+                target(),
+                g.clone()
+            ),
+            ErrorName::SourceProtected
+        );
+        let mut stopping = web_server();
+        stopping.state = "stopping".into();
+        assert_eq!(
+            refusal(request(json!({})), stopping, target(), g.clone()),
+            ErrorName::InvalidInstanceState
+        );
+        let mut spot = web_server();
+        spot.instance_lifecycle = Some("spot".into());
+        assert_eq!(
+            refusal(request(json!({})), spot, target(), g.clone()),
+            ErrorName::UnsupportedConfiguration
+        );
+        let mut multi = web_server();
+        multi.network_interface_count = 2;
+        assert_eq!(
+            refusal(request(json!({})), multi, target(), g.clone()),
+            ErrorName::UnsupportedConfiguration
+        );
+        let mut host = web_server();
+        host.tenancy = Some("host".into());
+        assert_eq!(
+            refusal(request(json!({})), host, target(), g.clone()),
+            ErrorName::UnsupportedConfiguration
+        );
+        let mut tagged = web_server();
+        for i in 0..48 {
+            tagged.tags.insert(format!("k{i}"), "v".into());
+        }
+        assert_eq!(
+            refusal(request(json!({})), tagged, target(), g),
+            ErrorName::UnsupportedConfiguration
+        );
+    }
+
+    #[test]
+    fn terminate_is_allowed_without_protection() {
+        let mut s = web_server();
+        s.disable_api_termination = false;
+        let p = plan_for(&request(json!({"sourceAction": "terminate"})), &s).unwrap();
+        assert_eq!(p.request.source_action, SourceAction::Terminate);
     }
 }

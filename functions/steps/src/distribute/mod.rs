@@ -2,6 +2,10 @@
 //! state: `Preflight` (parse and check every target before anything is shared) and
 //! `TargetFailed` (turn a failed nested copy into the target's report line). Neither
 //! calls AWS; the share and the copies are nested share-image and copy-image executions.
+//!
+//! State → code: state `TargetFailed` → `src/bin/distribute-target-failed.rs` (its `main`)
+//! → `target_failed.rs` here → `ferry_core::distribute` (the pure side). `tests/layout.rs`
+//! checks this for every state.
 
 pub mod preflight;
 pub mod target_failed;
