@@ -412,6 +412,22 @@ def test_launch_attributes_come_back_as_ec2_returns_them(world_url, ec2, net):
     assert credits == [{"InstanceId": iid, "CpuCredits": "standard"}]
 
 
+def test_cpu_options_only_for_types_that_support_them(ec2, net):
+    """aws-rules.md 22: CpuOptions on a T2 (no ValidCores) or a bare-metal type is
+    UnsupportedOperation and launches nothing; on a type with ValidCores it is kept."""
+    before = len(ec2.describe_instances()["Reservations"])
+    for instance_type in ("t2.micro", "t2.2xlarge", "m5.metal"):
+        with pytest.raises(ClientError) as e:
+            launch(ec2, net, InstanceType=instance_type, settle_after=False,
+                   CpuOptions={"CoreCount": 1, "ThreadsPerCore": 1})
+        assert e.value.response["Error"]["Code"] == "UnsupportedOperation", instance_type
+    assert len(ec2.describe_instances()["Reservations"]) == before
+    t2 = launch(ec2, net, InstanceType="t2.micro")["InstanceId"]  # without CpuOptions: fine
+    assert describe_instance(ec2, t2)["CpuOptions"] == {"CoreCount": 1, "ThreadsPerCore": 1}
+    c7g = launch(ec2, net, InstanceType="c7g.large", CpuOptions={"CoreCount": 1, "ThreadsPerCore": 1})
+    assert describe_instance(ec2, c7g["InstanceId"])["CpuOptions"] == {"CoreCount": 1, "ThreadsPerCore": 1}
+
+
 def test_cpu_options_and_credits_default_from_the_instance_type(ec2, net):
     t3 = launch(ec2, net)["InstanceId"]
     assert describe_instance(ec2, t3)["CpuOptions"] == {"CoreCount": 1, "ThreadsPerCore": 2}
@@ -626,3 +642,57 @@ def test_tag_filters_accept_execution_arns(ec2, net, source):
     snaps = ec2.describe_snapshots(OwnerIds=["self"], Filters=flt)["Snapshots"]
     assert len(snaps) == 2
     assert ec2.describe_snapshots(OwnerIds=["self"], Filters=miss)["Snapshots"] == []
+
+
+# ------------------------------------------------------------- unknown images, mappings
+
+
+def test_unknown_image_ids_follow_the_reject_setting(ec2, net, monkeypatch):
+    """API Reference "RunInstances" / "Error codes for the Amazon EC2 API": an AMI id that
+    names no image is InvalidAMIID.NotFound. The world does that while its setting
+    rejectUnknownImageIds is on (default) or moto's own AMI validation is
+    (settings.ENABLE_AMI_VALIDATION, env MOTO_ENABLE_AMI_VALIDATION); with both off it is
+    as lenient as stock moto: the instance is launched from the unknown id."""
+    from moto import settings
+
+    unknown = "ami-0abcdef1234567890"
+    with pytest.raises(ClientError) as e:
+        launch(ec2, net, ImageId=unknown, settle_after=False)
+    assert code_of(e) == ("InvalidAMIID.NotFound", f"The image id '[{unknown}]' does not exist")
+
+    config.update({"rejectUnknownImageIds": False})
+    monkeypatch.setattr(settings, "ENABLE_AMI_VALIDATION", True)
+    with pytest.raises(ClientError) as e:
+        launch(ec2, net, ImageId=unknown, settle_after=False)
+    assert code_of(e)[0] == "InvalidAMIID.NotFound"
+
+    monkeypatch.setattr(settings, "ENABLE_AMI_VALIDATION", False)
+    started = launch(ec2, net, ImageId=unknown)
+    assert started["ImageId"] == unknown
+    assert describe_instance(ec2, started["InstanceId"])["State"]["Name"] == "running"
+    # Known images launch as always.
+    assert launch(ec2, net)["ImageId"] == net["ami"]
+
+
+def test_a_block_device_mapping_with_only_a_device_name_is_missing_a_parameter(ec2, net):
+    """API Reference "BlockDeviceMapping": a mapping is an EBS volume (Ebs), an instance
+    store volume (VirtualName) or the removal of a device (NoDevice); one with only a
+    DeviceName is MissingParameter (the wording is moto's / EC2's "The request must
+    contain the parameter ebs") and launches nothing."""
+    before = len(ec2.describe_instances()["Reservations"])
+    with pytest.raises(ClientError) as e:
+        launch(ec2, net, settle_after=False, BlockDeviceMappings=[{"DeviceName": "/dev/sdg"}])
+    assert code_of(e) == ("MissingParameter", "The request must contain the parameter ebs")
+    with pytest.raises(ClientError) as e:
+        launch(ec2, net, settle_after=False, BlockDeviceMappings=[
+            {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 10}}, {"DeviceName": "/dev/sdg"}])
+    assert code_of(e)[0] == "MissingParameter"
+    assert len(ec2.describe_instances()["Reservations"]) == before
+    # Ebs, VirtualName and NoDevice mappings are all fine.
+    started = launch(ec2, net, BlockDeviceMappings=[
+        {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 10}},
+        {"DeviceName": "/dev/sdb", "VirtualName": "ephemeral0"},
+        {"DeviceName": "/dev/sdh", "NoDevice": ""},
+    ])
+    devices = [m["DeviceName"] for m in describe_instance(ec2, started["InstanceId"])["BlockDeviceMappings"]]
+    assert "/dev/sdf" in devices and "/dev/sdg" not in devices

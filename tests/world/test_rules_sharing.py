@@ -663,3 +663,99 @@ def test_rule4_create_grant_with_a_name_is_idempotent(world):
     unnamed = {k: v for k, v in args.items() if k != "Name"}
     assert kms_a.create_grant(**unnamed)["GrantId"] != kms_a.create_grant(**unnamed)["GrantId"]
     assert len(kms_a.list_grants(KeyId=key)["Grants"]) == 4
+
+
+# ------------------------------------------------------------------- AMI ids
+MALFORMED_AMI_IDS = ("ami-xyz", "foo", "ami-12345", "ami-ABCDEF12", "ami-0123456789abcdef", "ami-0123456789abcdef00")
+
+
+def test_malformed_ami_ids_are_refused_as_malformed(world):
+    """EC2 API Reference "Error codes for the Amazon EC2 API" / EC2 UG "Resource IDs": an
+    AMI id is `ami-` + 8 or 17 lowercase hex digits; anything else is
+    InvalidAMIID.Malformed on every call that names an AMI, while a well-formed id that
+    does not exist stays InvalidAMIID.NotFound."""
+    a = world.ec2(A)
+    image = make_ami(a)
+    calls = {
+        "DescribeImages": lambda i: a.describe_images(ImageIds=[i]),
+        "RunInstances": lambda i: launch(a, i),
+        "CopyImage": lambda i: a.copy_image(SourceImageId=i, SourceRegion=REGION, Name="copy-malformed"),
+        "DescribeImageAttribute": lambda i: a.describe_image_attribute(ImageId=i, Attribute="launchPermission"),
+        "ModifyImageAttribute": lambda i: a.modify_image_attribute(
+            ImageId=i, LaunchPermission={"Add": [{"UserId": B}]}),
+        "DeregisterImage": lambda i: a.deregister_image(ImageId=i),
+    }
+    for name, call in calls.items():
+        for bad in MALFORMED_AMI_IDS:
+            with pytest.raises(ClientError) as e:
+                call(bad)
+            assert err(e) == ("InvalidAMIID.Malformed", f'Invalid id: "{bad}" (expecting "ami-...")'), (name, bad)
+        for unknown in ("ami-0123456789abcdef0", "ami-1234abcd"):
+            with pytest.raises(ClientError) as e:
+                call(unknown)
+            assert err(e)[0] == "InvalidAMIID.NotFound", (name, unknown)
+    # One malformed id among good ones: the whole DescribeImages is malformed.
+    with pytest.raises(ClientError) as e:
+        a.describe_images(ImageIds=[image, "ami-xyz"])
+    assert err(e)[0] == "InvalidAMIID.Malformed"
+    # Well-formed ids that exist work; so do the fake AMIs moto preloads (ami-ekslinux).
+    assert [i["ImageId"] for i in a.describe_images(ImageIds=[image])["Images"]] == [image]
+    assert a.describe_images(ImageIds=["ami-ekslinux"])["Images"][0]["ImageId"] == "ami-ekslinux"
+    assert launch(a, image)["ImageId"] == image
+    a.describe_image_attribute(ImageId=image, Attribute="launchPermission")
+    a.deregister_image(ImageId=image)
+
+
+# ------------------------------------------------------------------- KMS key policies
+def test_rule4_malformed_key_policies_are_refused_at_the_call(world):
+    """KMS API Reference CreateKey / PutKeyPolicy `Policy` and KMS Developer Guide
+    "Creating a key policy" (Key policy format, Elements in a key policy): a policy that is
+    not JSON, has no Version or no Statement, a Statement that is not a statement (or
+    list of at least one), a statement without Effect Allow/Deny or without a principal,
+    or characters outside printable ASCII / Latin-1 / tab, LF, CR is refused with
+    MalformedPolicyDocumentException (HTTP 400); nothing is created or changed. A
+    statement missing Action or Resource is accepted (it has no effect)."""
+    kms_a = world.kms(A)
+    owner = {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{A}:root"}, "Action": "kms:*", "Resource": "*"}
+    malformed = [
+        "not json",
+        "{",
+        json.dumps(["Version", "Statement"]),
+        json.dumps({"Statement": [owner]}),  # no Version
+        json.dumps({"Version": "2012-10-17"}),  # no Statement
+        json.dumps({"Version": "2012-10-17", "Statement": []}),
+        json.dumps({"Version": "2012-10-17", "Statement": "allow everything"}),
+        json.dumps({"Version": "2012-10-17", "Statement": [{k: v for k, v in owner.items() if k != "Effect"}]}),
+        json.dumps({"Version": "2012-10-17", "Statement": [{**owner, "Effect": "Maybe"}]}),
+        json.dumps({"Version": "2012-10-17", "Statement": [{k: v for k, v in owner.items() if k != "Principal"}]}),
+        json.dumps({"Version": "2012-10-17", "Statement": [owner, "not a statement"]}),
+        json.dumps({"Version": "2012-10-17", "Statement": [{**owner, "Sid": "caf\u00e9 \u2603"}]}, ensure_ascii=False),
+    ]
+    keys_before = len(kms_a.list_keys()["Keys"])
+    for policy in malformed:
+        with pytest.raises(ClientError) as e:
+            kms_a.create_key(Policy=policy)
+        assert err(e)[0] == "MalformedPolicyDocumentException", policy
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert len(kms_a.list_keys()["Keys"]) == keys_before
+
+    good = key_policy(A, B)
+    key = kms_a.create_key(Policy=good)["KeyMetadata"]["KeyId"]
+    for policy in malformed:
+        with pytest.raises(ClientError) as e:
+            kms_a.put_key_policy(KeyId=key, PolicyName="default", Policy=policy)
+        assert err(e)[0] == "MalformedPolicyDocumentException", policy
+    assert json.loads(kms_a.get_key_policy(KeyId=key, PolicyName="default")["Policy"]) == json.loads(good)
+    kms_a.describe_key(KeyId=key)  # the stored policy still allows the owner
+
+    # Accepted: a single statement object, Latin-1 text, a statement without Action or
+    # Resource (ineffective, but the call succeeds), the 2008 policy language.
+    for policy in (
+        json.dumps({"Version": "2012-10-17", "Statement": owner}),
+        json.dumps({"Version": "2012-10-17", "Statement": [{**owner, "Sid": "caf\u00e9 key"}]}, ensure_ascii=False),
+        json.dumps({"Version": "2012-10-17", "Statement": [owner, {"Effect": "Deny", "Principal": "*"}]}),
+        json.dumps({"Version": "2008-10-17", "Statement": [owner]}),
+    ):
+        kms_a.put_key_policy(KeyId=key, PolicyName="default", Policy=policy)
+        kms_a.create_key(Policy=policy)
+    kms_a.describe_key(KeyId=key)

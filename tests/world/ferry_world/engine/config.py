@@ -26,7 +26,9 @@ DEFAULTS = {
     # default for new accounts): "block-new-sharing" or "unblocked".
     "imageBlockPublicAccessDefault": "block-new-sharing",
     # RunInstances with an AMI id that exists nowhere -> InvalidAMIID.NotFound (AWS);
-    # false = stock moto's leniency (AMIs of other accounts are always checked).
+    # false = stock moto's leniency, unless moto's own MOTO_ENABLE_AMI_VALIDATION is on
+    # (AMIs of other accounts are always checked; malformed ids are always
+    # InvalidAMIID.Malformed). See rules/run_instances.py unknown_image_ids_are_refused.
     "rejectUnknownImageIds": True,
     # KMS operations an account must be allowed (key policy or grant) on the key of
     # each encrypted snapshot to launch from / copy an AMI, and on the copy's key.

@@ -10,12 +10,13 @@ entry the server uses; tests install single groups (`install("migration")`).
 Modules (rules/):
   images.py               AMIs across accounts: visibility, launch permissions, describe/
                           modify/describe-attribute, product codes, RegisterImage from
-                          snapshots, the stored block device mappings
+                          snapshots, the stored block device mappings, malformed AMI ids
   snapshots.py            snapshots across accounts: visibility, createVolumePermission,
                           volumes restored from shared snapshots
   ebs_encryption.py       the account's default EBS key (aws/ebs), keys of snapshots
   kms.py                  KMS keys: lookup, AWS managed keys, key policy + grants = key use
-  kms_api.py              the KMS API: cross-account use by ARN, authorization, grants
+  kms_api.py              the KMS API: cross-account use by ARN, authorization, grants,
+                          well-formed key policies
   organizations.py        which organization / OUs an account is in
   block_public_access.py  image block public access
   copy_image.py           CopyImage across accounts (permissions, keys, tags, ClientToken)
@@ -70,13 +71,16 @@ GROUPS = {
         instances.instances_change_state_on_the_clock,
         instance_types.instance_type_offerings_per_az,
         run_instances.run_instances_honours_image_and_launch_parameters,
+        run_instances.cpu_options_only_where_the_type_supports_them,  # after: checks first
         run_instances.run_instances_is_idempotent_with_a_client_token,  # after: its wrapper runs first
+        run_instances.block_device_mappings_say_what_they_map,  # after run_instances_honours_...: wraps its check
         elastic_ips.elastic_ip_moves_with_allow_reassociation,
     ],
     # Sharing and copying AMIs and snapshots across accounts, and the KMS keys under them.
     "sharing": [
         common.every_request_knows_its_caller,
         kms.aws_managed_keys_are_created_on_first_use,
+        kms_api.key_policies_must_be_well_formed,  # before: PutKeyPolicy is authorized first
         kms_api.kms_calls_follow_key_policies_and_grants,
         ebs_encryption.ebs_encrypts_under_the_default_key,
         snapshots.shared_snapshots_are_visible_and_restorable,
@@ -88,6 +92,7 @@ GROUPS = {
         block_public_access.image_block_public_access,
         ebs_encryption.ebs_default_kms_key_calls,
         run_instances.launch_needs_a_visible_image_and_its_keys,
+        images.malformed_ami_ids_are_refused,  # last: checks the id before any other rule
     ],
     # Cross-account trust.
     "trust": [

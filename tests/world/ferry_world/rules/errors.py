@@ -91,6 +91,15 @@ def kms_not_found(message: str):
     return NotFoundException(message)
 
 
+def kms_malformed_policy(message: str):
+    """KMS's MalformedPolicyDocumentException (HTTP 400, JSON body)."""
+    from moto.core.exceptions import JsonRESTError
+
+    err = JsonRESTError("MalformedPolicyDocumentException", message)
+    err.code = 400
+    return err
+
+
 def sts_access_denied(message: str):
     """STS's AccessDenied: HTTP 403, code AccessDenied, a Sender fault."""
     from moto.core.exceptions import _RESTError

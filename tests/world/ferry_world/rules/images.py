@@ -2,7 +2,7 @@
 sees and may launch (its own, public ones, and those whose launch permissions name its
 account, organization or OU), who may read or change launch permissions (the owner),
 what may be shared or made public, per-account tags, and the stored block device
-mappings every image rule reads and writes.
+mappings every image rule reads and writes; malformed AMI ids (InvalidAMIID.Malformed).
 
 World extensions (not AWS APIs, documented as such):
 - ModifyImageAttribute `ProductCodes=[...]` attaches product codes to an AMI you own (AWS
@@ -36,6 +36,53 @@ def find_image(backend: Any, image_id: str) -> Any:
     backend in the same region (shared images; whether the caller may use it is
     for the sharing rules to say)."""
     return find_in_region(backend, "amis", image_id)
+
+
+# EC2 UG "Resource IDs": `ami-` then 8 (IDs from before 2016) or 17 characters, lowercase
+# hexadecimal (the pattern the AWS APIs give AMI ids, e.g. (ami-[0-9a-f]{8})|(ami-[0-9a-f]{17})).
+AMI_ID = re.compile(r"^ami-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
+
+
+def malformed_ami_ids(backend: Any, ami_ids: list[str]) -> list[str]:
+    """The ids that are not AMI ids. An image the world holds is never malformed: moto
+    preloads a few fake AMIs whose ids are not hex (ami-ekslinux, ...)."""
+    return [i for i in ami_ids if i and not AMI_ID.match(str(i)) and find_image(backend, str(i)) is None]
+
+
+def _refuse_malformed_ami_ids(prev, param: str):
+    def method(self):
+        value = self._get_param(param)
+        ids = list(value) if isinstance(value, list) else ([value] if value else [])
+        bad = malformed_ami_ids(self.ec2_backend, ids)
+        if bad:
+            from moto.ec2.exceptions import MalformedAMIIdError
+
+            raise MalformedAMIIdError(bad)  # 'Invalid id: "<first bad id>" (expecting "ami-...")'
+        return prev(self)
+
+    method.__name__ = getattr(prev, "__name__", param)
+    return method
+
+
+def malformed_ami_ids_are_refused() -> None:
+    """EC2 API Reference "Error codes for the Amazon EC2 API" (InvalidAMIID.Malformed vs
+    InvalidAMIID.NotFound) and EC2 User Guide "Resource IDs": an id that is not `ami-` +
+    8 or 17 lowercase hex digits is InvalidAMIID.Malformed on every call naming an AMI
+    (DescribeImages ImageIds, RunInstances ImageId, CopyImage SourceImageId,
+    Describe/ModifyImageAttribute, DeregisterImage), before any lookup; a well-formed id
+    that names no image stays InvalidAMIID.NotFound (the rules behind each call)."""
+    from moto.ec2.responses.amis import AmisResponse
+    from moto.ec2.responses.instances import InstanceResponse
+
+    for cls, name, param in (
+        (AmisResponse, "describe_images", "ImageIds"),
+        (AmisResponse, "copy_image", "SourceImageId"),
+        (AmisResponse, "describe_image_attribute", "ImageId"),
+        (AmisResponse, "modify_image_attribute", "ImageId"),
+        (AmisResponse, "deregister_image", "ImageId"),
+        (InstanceResponse, "run_instances", "ImageId"),
+    ):
+        setattr(cls, name, _refuse_malformed_ami_ids(getattr(cls, name), param))
 
 
 def find_visible_image(backend, image_id: str):
@@ -143,7 +190,7 @@ def describe_images_visible(self, ami_ids=None, filters=None, exec_users=None, o
     images += [a for a in _foreign_images(self) if a.id not in self.amis]
 
     if ami_ids:
-        malformed = [i for i in ami_ids if not str(i).startswith("ami-")]
+        malformed = malformed_ami_ids(self, ami_ids)
         if malformed:
             raise MalformedAMIIdError(malformed)
         images = [a for a in images if a.id in ami_ids]

@@ -1,14 +1,15 @@
 """The KMS API under the key-use rule (sharing rule 4): operations marked "Cross-account
 use: Yes" accept another account's key ARN, every call on a key is authorized by its key
 policy or grants (kms.py), and grants are created idempotently by name, retired by
-their retiring principal or grantee, and listed as retirable across accounts.
+their retiring principal or grantee, and listed as retirable across accounts. Key
+policies that are not well-formed are refused by CreateKey / PutKeyPolicy.
 """
 from __future__ import annotations
 
 import json
 
 from .common import caller_of, existing_backend, kms_backends
-from .errors import kms_access_denied, kms_not_found
+from .errors import kms_access_denied, kms_malformed_policy, kms_not_found
 from .iam_policy import principal_matches
 from .kms import denied_message, key_arn_parts, kms_key_allows, kms_lookup
 
@@ -219,6 +220,78 @@ def list_retirable_grants(self):
         for key in backend.keys.values():
             grants += [g for g in key.grants.values() if g.retiring_principal == wanted]
     return json.dumps({"Grants": [g.to_json() for g in grants], "Truncated": False})
+
+
+# KMS Developer Guide "Creating a key policy" (Key policy format): printable ASCII, printable
+# Basic Latin / Latin-1 Supplement characters, and tab, line feed, carriage return.
+def _allowed_policy_char(c: str) -> bool:
+    o = ord(c)
+    return c in "\t\n\r" or 0x20 <= o <= 0x7E or 0xA0 <= o <= 0xFF
+
+
+POLICY_VERSIONS = ("2012-10-17", "2008-10-17")  # IAM JSON policy elements: Version
+
+
+def key_policy_problem(policy: str) -> str | None:
+    """Why a key policy document is malformed, or None. KMS API Reference CreateKey /
+    PutKeyPolicy (`Policy`) and KMS Developer Guide "Creating a key policy" (Key policy
+    format; Elements in a key policy): only the documented characters; a JSON document
+    with a Version (IAM "Version": 2012-10-17 or 2008-10-17) and a Statement of at least
+    one statement (an object, or a list of them); every statement has an Effect of Allow
+    or Deny and "must contain one or more principals". A statement missing Action or
+    Resource is NOT refused: "the CreateKey and PutKeyPolicy API requests succeed, even
+    though the policy statement is ineffective". (Messages are ours: AWS documents only
+    the exception, "not syntactically or semantically correct".)"""
+    bad = next((c for c in policy if not _allowed_policy_char(c)), None)
+    if bad is not None:
+        return f"The key policy contains a character that is not allowed: U+{ord(bad):04X}."
+    try:
+        doc = json.loads(policy)
+    except ValueError:
+        return "The key policy is not a valid JSON document."
+    if not isinstance(doc, dict):
+        return "The key policy must be a JSON object."
+    if doc.get("Version") not in POLICY_VERSIONS:
+        return "The key policy must have a Version of 2012-10-17 or 2008-10-17."
+    statements = doc.get("Statement")
+    if isinstance(statements, dict):
+        statements = [statements]
+    if not isinstance(statements, list) or not statements:
+        return "The key policy must have a Statement with at least one statement."
+    for i, st in enumerate(statements):
+        if not isinstance(st, dict):
+            return f"Statement {i} of the key policy is not a policy statement."
+        if st.get("Effect") not in ("Allow", "Deny"):
+            return f"Statement {i} of the key policy must have an Effect of Allow or Deny."
+        if not st.get("Principal") and not st.get("NotPrincipal"):
+            return f"Statement {i} of the key policy must contain one or more principals."
+    return None
+
+
+def _refuse_malformed_policy(prev):
+    def method(self):
+        policy = self._get_param("Policy")
+        if policy is not None:
+            problem = key_policy_problem(policy)
+            if problem:
+                raise kms_malformed_policy(problem)
+        return prev(self)
+
+    method.__name__ = prev.__name__
+    return method
+
+
+def key_policies_must_be_well_formed() -> None:
+    """KMS API Reference "CreateKey" / "PutKeyPolicy" (Errors:
+    MalformedPolicyDocumentException, HTTP 400, "The request was rejected because the
+    specified policy is not syntactically or semantically correct") and KMS Developer
+    Guide "Creating a key policy": a malformed policy (key_policy_problem) is refused at
+    the call; no key is created, the stored policy is unchanged. Installed before
+    kms_calls_follow_key_policies_and_grants, so PutKeyPolicy is authorized first."""
+    from moto.kms.responses import KmsResponse
+
+    KmsResponse.create_key = _refuse_malformed_policy(KmsResponse.create_key)
+    KmsResponse.put_key_policy = _refuse_malformed_policy(KmsResponse.put_key_policy)
 
 
 def kms_calls_follow_key_policies_and_grants() -> None:

@@ -25,6 +25,22 @@ BURSTABLE_DEFAULT_CREDITS = {"t2": "standard", "t3": "unlimited", "t3a": "unlimi
 _request = threading.local()  # the RunInstances request being served by this thread
 
 
+def unknown_image_ids_are_refused() -> bool:
+    """API Reference "RunInstances" / "Error codes for the Amazon EC2 API": AWS answers an
+    AMI id that names no image InvalidAMIID.NotFound. The world does so while its setting
+    `rejectUnknownImageIds` is on (the default) OR moto's own AMI validation is on
+    (moto 5.2.5 InstanceBackend.run_instances: "The ImageId-parameter can be validated
+    ... Enable this validation by setting the environment variable
+    MOTO_ENABLE_AMI_VALIDATION=true", read as moto.settings.ENABLE_AMI_VALIDATION). With
+    both off RunInstances is as lenient as stock moto and launches from the unknown id.
+    An AMI that exists in another account but is not shared with the caller is refused
+    whatever the settings (sharing rule 2); a malformed id is InvalidAMIID.Malformed
+    (images.malformed_ami_ids_are_refused)."""
+    from moto import settings
+
+    return bool(config.get("rejectUnknownImageIds")) or bool(getattr(settings, "ENABLE_AMI_VALIDATION", False))
+
+
 def _fingerprint(params: dict[str, Any]) -> str:
     significant = {k: v for k, v in params.items() if k not in ("ClientToken", "DryRun", "Action", "Version")}
     return json.dumps(significant, sort_keys=True, default=str)
@@ -70,8 +86,9 @@ def run_instances_is_idempotent_with_a_client_token() -> None:
 def run_instances_honours_image_and_launch_parameters() -> None:
     """API Reference "RunInstances" and EC2 User Guide "Block device mappings for volumes
     on Amazon EC2 instances" / "Amazon EBS encryption":
-    - the image must exist (InvalidAMIID.NotFound) and be `available` (a pending image
-      "is pending, and cannot be run": InvalidAMIID.Unavailable);
+    - the image must exist (InvalidAMIID.NotFound, as long as unknown_image_ids_are_refused)
+      and be `available` (a pending image "is pending, and cannot be run":
+      InvalidAMIID.Unavailable);
     - the type must be offered in the subnet's AZ (Unsupported, rule 8);
     - every volume of the image's mapping is created from its snapshot, with the
       request's overrides (type, size, iops, throughput, encrypted, KmsKeyId,
@@ -98,7 +115,12 @@ def run_instances_honours_image_and_launch_parameters() -> None:
         if image is None:
             from moto.ec2.exceptions import InvalidAMIIdError
 
-            raise InvalidAMIIdError(image_id or "")
+            if not image_id or unknown_image_ids_are_refused():
+                raise InvalidAMIIdError(image_id or "")
+            # Both settings off: stock moto's leniency, launched from the unknown id.
+            reservation = original(self, image_id, count, user_data, security_group_names, **kwargs)
+            _request.reservation = reservation
+            return reservation
         state = image.state
         if state != "available":
             raise ec2_error("InvalidAMIID.Unavailable", f"AMI '{image_id}' is {state}, and cannot be run")
@@ -195,6 +217,27 @@ def run_instances_honours_image_and_launch_parameters() -> None:
         })
 
     InstanceResponse.describe_instance_credit_specifications = describe_instance_credit_specifications
+
+
+def block_device_mappings_say_what_they_map() -> None:
+    """API Reference "BlockDeviceMapping" (RunInstances BlockDeviceMapping.N): a mapping
+    gives an EBS volume (Ebs), an instance store volume (VirtualName) or removes a device
+    of the AMI (NoDevice, "" only); one with only a DeviceName is refused with
+    MissingParameter before anything is launched, as EC2 (and moto upstream's
+    _validate_block_device_mapping) answers: "The request must contain the parameter
+    ebs". Installed after run_instances_honours_image_and_launch_parameters, whose
+    mapping validation (partial overrides of the image's devices) it wraps."""
+    from moto.ec2.exceptions import MissingParameterError
+    from moto.ec2.responses.instances import InstanceResponse
+
+    inner = InstanceResponse._validate_block_device_mapping
+
+    def _validate_block_device_mapping(device_mapping: dict[str, Any]) -> None:
+        if "NoDevice" not in device_mapping and not device_mapping.get("VirtualName") and "Ebs" not in device_mapping:
+            raise MissingParameterError("ebs")
+        inner(device_mapping)
+
+    InstanceResponse._validate_block_device_mapping = staticmethod(_validate_block_device_mapping)
 
 
 def _resolve_kms_key(backend: Any, key: str | None) -> str | None:
@@ -376,6 +419,43 @@ def _finish_instance(backend: Any, instance: Any, image: Any, params: dict[str, 
         instance.security_groups = list(instance.nics[0]._group_set)
 
 
+def cpu_options_problem(instance_type: str, cpu_options: dict[str, Any] | None) -> Exception | None:
+    """EC2 User Guide "Rules for specifying CPU options" / "Supported CPU options for Amazon
+    EC2 instance types" (aws-rules.md 22): CPU options can be given only for types that
+    list valid core counts (DescribeInstanceTypes VCpuInfo.ValidCores: T2 and other older
+    types have none) and never for bare metal; RunInstances with CpuOptions for any other
+    type is UnsupportedOperation. (The message wording is ours: AWS does not document it.)"""
+    if not cpu_options:
+        return None
+    from moto.ec2.models.instance_types import INSTANCE_TYPES
+
+    info = INSTANCE_TYPES.get(instance_type) or {}
+    if info.get("BareMetal") or instance_type.endswith(".metal") or not (info.get("VCpuInfo") or {}).get("ValidCores"):
+        return ec2_error(
+            "UnsupportedOperation",
+            f"The instance type {instance_type} does not support specifying CPU options.",
+        )
+    return None
+
+
+def cpu_options_only_where_the_type_supports_them() -> None:
+    """RunInstances with CpuOptions is refused, before anything is launched, for a type
+    that does not support CPU options (see cpu_options_problem)."""
+    from moto.ec2.models.instances import InstanceBackend
+
+    inner = InstanceBackend.run_instances
+
+    def run_instances(self: Any, image_id: str, count: int, user_data: Any,
+                      security_group_names: list[str], **kwargs: Any) -> Any:
+        params = getattr(_request, "run", None) or {}
+        problem = cpu_options_problem(kwargs.get("instance_type") or "m1.small", params.get("CpuOptions"))
+        if problem is not None:
+            raise problem
+        return inner(self, image_id, count, user_data, security_group_names, **kwargs)
+
+    InstanceBackend.run_instances = run_instances
+
+
 def _vcpu_info(instance_type: str) -> dict[str, Any] | None:
     from moto.ec2.models.instance_types import INSTANCE_TYPES
 
@@ -455,7 +535,7 @@ def _wrap_run_instances(prev):
         if image_id and str(image_id).startswith("ami-"):
             ami = find_visible_image(self, image_id)
             if ami is None and (
-                config.get("rejectUnknownImageIds") or find_image(self, image_id) is not None
+                unknown_image_ids_are_refused() or find_image(self, image_id) is not None
             ):
                 raise InvalidAMIIdError(image_id)
         reservation = prev(self, image_id, count, user_data, security_group_names, **kwargs)
