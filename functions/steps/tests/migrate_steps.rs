@@ -119,10 +119,11 @@ fn source_instance(state: InstanceStateName, root: DeviceType) -> Instance {
                 .state(MonitoringState::Enabled)
                 .build(),
         )
+        // SMT off: not t3.large's default, so preflight reads the type and carries it.
         .cpu_options(
             CpuOptions::builder()
                 .core_count(1)
-                .threads_per_core(2)
+                .threads_per_core(1)
                 .build(),
         )
         .network_interfaces(
@@ -237,6 +238,27 @@ fn preflight_reads(
                     )
                     .build()
             }),
+        mock!(Client::describe_instance_types)
+            .match_requests(|r| r.instance_types() == [InstanceType::T3Large])
+            .then_output(|| {
+                aws_sdk_ec2::operation::describe_instance_types::DescribeInstanceTypesOutput::builder()
+                    .instance_types(
+                        InstanceTypeInfo::builder()
+                            .instance_type(InstanceType::T3Large)
+                            .bare_metal(false)
+                            .v_cpu_info(
+                                VCpuInfo::builder()
+                                    .default_cores(1)
+                                    .default_threads_per_core(2)
+                                    .valid_cores(1)
+                                    .valid_threads_per_core(1)
+                                    .valid_threads_per_core(2)
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .build()
+            }),
         mock!(Client::describe_instance_type_offerings)
             .match_requests(move |r| {
                 r.location_type() == Some(&LocationType::AvailabilityZone)
@@ -318,6 +340,14 @@ async fn preflight_captures_the_launch_spec_from_describe_calls() {
         l.disable_api_termination && !l.disable_api_stop && l.ebs_optimized && l.monitoring_enabled
     );
     assert_eq!(l.cpu_credits.as_deref(), Some("unlimited"));
+    // Rule 22: t3.large takes CPU options and SMT off is not its default: carried.
+    assert_eq!(
+        l.cpu_options,
+        Some(ferry_core::migrate::source::CpuOptions {
+            core_count: Some(1),
+            threads_per_core: Some(1)
+        })
+    );
     assert_eq!(
         l.metadata_options.as_ref().unwrap().http_tokens.as_deref(),
         Some("required")

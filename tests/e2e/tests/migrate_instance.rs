@@ -467,3 +467,67 @@ async fn the_same_execution_name_twice_creates_one_image_and_one_instance() {
     assert!(world.calls("ec2", "RunInstances").len() >= 3);
     assert!(world.calls("ec2", "CreateImage").len() >= 2);
 }
+
+/// Rule 22: a T2 reports CPU options (1 core, 1 thread) but RunInstances refuses any for
+/// it (`UnsupportedOperation`), so the move must launch without them; a T3 with SMT off
+/// keeps that setting.
+#[tokio::test(flavor = "multi_thread")]
+async fn cpu_options_are_sent_only_where_the_type_takes_them() {
+    let (_guard, world, source) = setup("cpu").await;
+    let ec2 = world.ec2();
+    let launch = |instance_type: aws_sdk_ec2::types::InstanceType, cpu: Option<(i32, i32)>| {
+        let ec2 = ec2.clone();
+        let subnet = source.subnet_a.clone();
+        let group = source.security_group_id.clone();
+        async move {
+            ec2.run_instances()
+                .image_id(EBS_AMI)
+                .instance_type(instance_type)
+                .min_count(1)
+                .max_count(1)
+                .subnet_id(subnet)
+                .security_group_ids(group)
+                .set_cpu_options(cpu.map(|(cores, threads)| {
+                    aws_sdk_ec2::types::CpuOptionsRequest::builder()
+                        .core_count(cores)
+                        .threads_per_core(threads)
+                        .build()
+                }))
+                .send()
+                .await
+                .expect("RunInstances")
+                .instances()[0]
+                .instance_id()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let t2 = launch(aws_sdk_ec2::types::InstanceType::T2Micro, None).await;
+    let t3 = launch(aws_sdk_ec2::types::InstanceType::T3Large, Some((1, 1))).await;
+    for (label, id, threads) in [("cpu-t2", &t2, 1), ("cpu-t3-smt-off", &t3, 1)] {
+        wait_for_state(&world, id, "running").await;
+        let input = json!({"sourceInstanceId": id, "targetSubnetId": source.subnet_b});
+        let execution = world
+            .run("migrate-instance", &run_name(label), &input)
+            .await;
+        let out = execution.assert_succeeded();
+        let new = instance(&world, out["newInstanceId"].as_str().unwrap()).await;
+        assert_eq!(
+            new.placement().and_then(|p| p.availability_zone()),
+            Some(world.az('b').as_str())
+        );
+        let cpu = new.cpu_options().expect("CpuOptions");
+        assert_eq!(
+            (cpu.core_count(), cpu.threads_per_core()),
+            (Some(1), Some(threads)),
+            "{label}"
+        );
+    }
+    assert_eq!(
+        instance(&world, &t2)
+            .await
+            .instance_type()
+            .map(|t| t.as_str()),
+        Some("t2.micro")
+    );
+}

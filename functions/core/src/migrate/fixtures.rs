@@ -87,9 +87,17 @@ pub fn web_server() -> SourceInstance {
         cpu_credits: Some("unlimited".into()),
         tenancy: Some("default".into()),
         placement_group: None,
+        // SMT off: not t3.large's default (1 core x 2 threads), so it must be carried.
         cpu_options: Some(CpuOptions {
             core_count: Some(1),
-            threads_per_core: Some(2),
+            threads_per_core: Some(1),
+        }),
+        type_cpu: Some(TypeCpu {
+            default_cores: Some(1),
+            default_threads_per_core: Some(2),
+            valid_cores: vec![1],
+            valid_threads_per_core: vec![1, 2],
+            bare_metal: false,
         }),
         hibernation_configured: false,
         instance_lifecycle: None,

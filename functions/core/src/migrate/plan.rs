@@ -3,7 +3,7 @@
 use super::refusals;
 use super::request::MigrateRequest;
 use super::source::{
-    CpuOptions, ElasticIp, MetadataOptions, SecurityGroupRef, SourceInstance, TargetSubnet,
+    CpuOptions, ElasticIp, MetadataOptions, SecurityGroupRef, SourceInstance, TargetSubnet, TypeCpu,
 };
 use super::WORKFLOW_MIGRATE_INSTANCE;
 use crate::errors::{ErrorName, FerryError};
@@ -185,6 +185,11 @@ pub fn build_plan(
     if !source.elastic_ips.is_empty() && !request.move_elastic_ip {
         warnings.push("moveElasticIp is false: the Elastic IPs stay with the source".into());
     }
+    if !type_changed && source.cpu_options.is_some() && source.type_cpu.is_none() {
+        warnings.push(format!(
+            "the CPU facts of {instance_type} were not read: the new instance gets its default CPU options"
+        ));
+    }
     if type_changed && (source.cpu_credits.is_some() || source.cpu_options.is_some()) {
         warnings.push(format!(
             "instanceType changes to {instance_type}: the source's CPU credit and CPU options are not carried"
@@ -234,7 +239,11 @@ pub fn build_plan(
             .filter(|_| is_burstable_type(&instance_type)),
         tenancy: source.tenancy.clone().filter(|t| t != "default"),
         placement_group: source.placement_group.clone(),
-        cpu_options: source.cpu_options.clone().filter(|_| !type_changed),
+        cpu_options: if type_changed {
+            None
+        } else {
+            cpu_options_to_send(source.cpu_options.as_ref(), source.type_cpu.as_ref())
+        },
         hibernation_configured: source.hibernation_configured,
         disable_api_termination: source.disable_api_termination,
         disable_api_stop: source.disable_api_stop,
@@ -278,6 +287,29 @@ pub fn build_plan(
         ferry_tags,
         warnings,
     })
+}
+
+/// Rule 22 (EC2 User Guide, "Rules for specifying CPU options" and "Supported CPU options
+/// for Amazon EC2 instance types"): RunInstances takes `CpuOptions` only for a type that
+/// lists valid core counts (not T2 and other older types, never bare metal:
+/// `UnsupportedOperation` otherwise), and they matter only when they differ from the type's
+/// default. So the source's CPU options are sent only then; otherwise the type's defaults,
+/// which the source had, apply. Unknown type facts send nothing.
+pub fn cpu_options_to_send(
+    source: Option<&CpuOptions>,
+    type_cpu: Option<&TypeCpu>,
+) -> Option<CpuOptions> {
+    let (source, cpu) = (source?, type_cpu?);
+    if cpu.bare_metal || cpu.valid_cores.is_empty() {
+        return None;
+    }
+    let default = CpuOptions {
+        core_count: cpu.default_cores,
+        threads_per_core: cpu.default_threads_per_core,
+    };
+    let same = source.core_count.or(default.core_count) == default.core_count
+        && source.threads_per_core.or(default.threads_per_core) == default.threads_per_core;
+    (!same).then(|| source.clone())
 }
 
 /// io1, io2 and gp3 take an explicit IOPS value; gp2's is derived from its size.
@@ -384,6 +416,55 @@ mod tests {
         let b = plan_for(&request(json!({})), &s).unwrap();
         assert_eq!(a, b);
         assert!(a.launch.client_token.len() <= 64);
+    }
+
+    #[test]
+    fn cpu_options_are_sent_only_where_the_type_takes_them_and_they_are_not_its_default() {
+        let cpu = |cores, threads| CpuOptions {
+            core_count: Some(cores),
+            threads_per_core: Some(threads),
+        };
+        let t3 = TypeCpu {
+            default_cores: Some(1),
+            default_threads_per_core: Some(2),
+            valid_cores: vec![1],
+            valid_threads_per_core: vec![1, 2],
+            bare_metal: false,
+        };
+        // t3 with SMT off: carried; t3 at its default: nothing to send.
+        assert_eq!(
+            cpu_options_to_send(Some(&cpu(1, 1)), Some(&t3)),
+            Some(cpu(1, 1))
+        );
+        assert_eq!(cpu_options_to_send(Some(&cpu(1, 2)), Some(&t3)), None);
+        // T2 lists no valid cores: CpuOptions would be UnsupportedOperation.
+        let t2 = TypeCpu {
+            default_cores: Some(1),
+            default_threads_per_core: Some(1),
+            ..Default::default()
+        };
+        assert_eq!(cpu_options_to_send(Some(&cpu(1, 1)), Some(&t2)), None);
+        let metal = TypeCpu {
+            bare_metal: true,
+            ..t3.clone()
+        };
+        assert_eq!(cpu_options_to_send(Some(&cpu(1, 1)), Some(&metal)), None);
+        // Nothing reported or nothing known: nothing sent.
+        assert_eq!(cpu_options_to_send(None, Some(&t3)), None);
+        assert_eq!(cpu_options_to_send(Some(&cpu(1, 1)), None), None);
+    }
+
+    #[test]
+    fn a_source_without_type_facts_launches_with_defaults_and_says_so() {
+        let mut s = web_server();
+        s.type_cpu = None;
+        let p = plan_for(&request(json!({})), &s).unwrap();
+        assert_eq!(p.launch.cpu_options, None);
+        assert!(
+            p.warnings.iter().any(|w| w.contains("CPU facts")),
+            "{:?}",
+            p.warnings
+        );
     }
 
     #[test]

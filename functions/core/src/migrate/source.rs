@@ -40,6 +40,10 @@ pub struct SourceInstance {
     pub tenancy: Option<String>,
     pub placement_group: Option<String>,
     pub cpu_options: Option<CpuOptions>,
+    /// The source type's CPU facts (read by preflight when the source reports CPU options
+    /// and keeps its type); `None`: not read.
+    #[serde(default)]
+    pub type_cpu: Option<TypeCpu>,
     pub hibernation_configured: bool,
     /// `spot`, `scheduled`, `capacity-block`, or none for on-demand.
     pub instance_lifecycle: Option<String>,
@@ -78,6 +82,21 @@ pub struct MetadataOptions {
 pub struct CpuOptions {
     pub core_count: Option<i32>,
     pub threads_per_core: Option<i32>,
+}
+
+/// What DescribeInstanceTypes says of a type's CPUs (`VCpuInfo`, `BareMetal`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct TypeCpu {
+    pub default_cores: Option<i32>,
+    pub default_threads_per_core: Option<i32>,
+    /// Empty for types whose CPU options cannot be specified (T2 and other older types).
+    #[serde(default)]
+    pub valid_cores: Vec<i32>,
+    #[serde(default)]
+    pub valid_threads_per_core: Vec<i32>,
+    #[serde(default)]
+    pub bare_metal: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]

@@ -3,14 +3,14 @@
 
 use super::describe;
 use crate::aws::{aws_error, aws_error_with, filter, tag_map, Clients};
-use aws_sdk_ec2::types::{Instance, InstanceAttributeName, LocationType};
+use aws_sdk_ec2::types::{Instance, InstanceAttributeName, InstanceType, LocationType};
 use aws_sdk_ec2::Client;
 use ferry_core::migrate::io::{PreflightInput, PreflightOutput};
 use ferry_core::migrate::plan::build_plan;
 use ferry_core::migrate::request::MigrateRequest;
 use ferry_core::migrate::source::{
     CpuOptions, ElasticIp, MetadataOptions, SecurityGroupRef, SourceInstance, SourceVolume,
-    TargetSubnet,
+    TargetSubnet, TypeCpu,
 };
 use ferry_core::migrate::{plan, refusals};
 use ferry_core::{ErrorName, FerryError};
@@ -21,7 +21,12 @@ pub async fn handle(
 ) -> Result<PreflightOutput, FerryError> {
     let request = MigrateRequest::parse(&input.request)?;
     let ec2 = &clients.ec2;
-    let source = describe_source(ec2, &request.source_instance_id).await?;
+    let mut source = describe_source(ec2, &request.source_instance_id).await?;
+    // Rule 22: whether the source's CPU options can (and need to) be sent depends on its
+    // type; read only when they would be carried (same type, options reported).
+    if request.instance_type.is_none() && source.cpu_options.is_some() {
+        source.type_cpu = describe_type_cpu(ec2, &source.instance_type).await?;
+    }
     let target = describe_subnet(ec2, &request.target_subnet_id).await?;
     let groups = match &request.security_group_ids {
         Some(ids) => describe_security_groups(ec2, ids).await?,
@@ -55,6 +60,31 @@ pub async fn handle(
         "plan ready"
     );
     Ok(PreflightOutput { plan })
+}
+
+/// DescribeInstanceTypes of one type: its CPU facts (`VCpuInfo`, `BareMetal`).
+pub async fn describe_type_cpu(
+    ec2: &Client,
+    instance_type: &str,
+) -> Result<Option<TypeCpu>, FerryError> {
+    let out = ec2
+        .describe_instance_types()
+        .instance_types(InstanceType::from(instance_type))
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeInstanceTypes", e))?;
+    Ok(out.instance_types().first().map(|t| {
+        let v = t.v_cpu_info();
+        TypeCpu {
+            default_cores: v.and_then(|v| v.default_cores()),
+            default_threads_per_core: v.and_then(|v| v.default_threads_per_core()),
+            valid_cores: v.map(|v| v.valid_cores().to_vec()).unwrap_or_default(),
+            valid_threads_per_core: v
+                .map(|v| v.valid_threads_per_core().to_vec())
+                .unwrap_or_default(),
+            bare_metal: t.bare_metal().unwrap_or(false),
+        }
+    }))
 }
 
 /// DescribeInstances and the calls that complete the picture rule 14 asks for.
@@ -234,6 +264,7 @@ pub fn source_from_instance(i: &Instance) -> SourceInstance {
             core_count: c.core_count(),
             threads_per_core: c.threads_per_core(),
         }),
+        type_cpu: None,
         hibernation_configured: i
             .hibernation_options()
             .and_then(|h| h.configured())
