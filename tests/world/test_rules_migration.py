@@ -581,11 +581,53 @@ def test_ami_names_are_unique_and_snapshots_in_use_cannot_be_deleted(ec2, net, s
             ec2.delete_snapshot(SnapshotId=snap)
         assert code_of(e) == ("InvalidSnapshot.InUse", f"The snapshot {snap} is currently in use by {image_id}")
     ec2.deregister_image(ImageId=image_id)
+    settle(config.get("snapshotInUseAfterDeregisterSeconds") + 1)  # rule 20: see the next test
     for snap in snaps:
         ec2.delete_snapshot(SnapshotId=snap)
     assert not ec2.describe_snapshots(Filters=[{"Name": "snapshot-id", "Values": snaps}])["Snapshots"]
     # The name is free again.
     make_image(ec2, source["InstanceId"], name="ferry-same")
+
+
+def test_snapshots_stay_in_use_for_a_while_after_deregister(ec2, net, source):
+    """aws-rules.md 20: DeleteSnapshot right after DeregisterImage is InvalidSnapshot.InUse
+    until some time has passed; DeregisterImage with DeleteAssociatedSnapshots deletes them
+    at once, except a snapshot another AMI still uses (warn-skipped)."""
+    image_id = make_image(ec2, source["InstanceId"], name="ferry-released")
+    settle()
+    snaps = [m["Ebs"]["SnapshotId"] for m in
+             ec2.describe_images(ImageIds=[image_id])["Images"][0]["BlockDeviceMappings"]]
+    ec2.deregister_image(ImageId=image_id)
+    with pytest.raises(ClientError) as e:
+        ec2.delete_snapshot(SnapshotId=snaps[0])
+    assert code_of(e) == ("InvalidSnapshot.InUse", f"The snapshot {snaps[0]} is currently in use by {image_id}")
+    settle(config.get("snapshotInUseAfterDeregisterSeconds") + 1)
+    ec2.delete_snapshot(SnapshotId=snaps[0])
+
+    # With DeleteAssociatedSnapshots: gone with the image, nothing left to delete.
+    image_id = make_image(ec2, source["InstanceId"], name="ferry-with-snapshots")
+    settle()
+    snaps = [m["Ebs"]["SnapshotId"] for m in
+             ec2.describe_images(ImageIds=[image_id])["Images"][0]["BlockDeviceMappings"]]
+    out = ec2.deregister_image(ImageId=image_id, DeleteAssociatedSnapshots=True)
+    assert sorted((r["SnapshotId"], r["ReturnCode"]) for r in out["DeleteSnapshotResults"]) == \
+        sorted((s, "success") for s in snaps)
+    assert not ec2.describe_snapshots(Filters=[{"Name": "snapshot-id", "Values": snaps}])["Snapshots"]
+    assert not ec2.describe_images(Filters=[{"Name": "image-id", "Values": [image_id]}])["Images"]
+
+    # A snapshot another AMI also uses stays (and so does that AMI).
+    image_id = make_image(ec2, source["InstanceId"], name="ferry-first")
+    settle()
+    mapping = ec2.describe_images(ImageIds=[image_id])["Images"][0]["BlockDeviceMappings"]
+    other = ec2.register_image(Name="ferry-second", RootDeviceName=mapping[0]["DeviceName"],
+                               BlockDeviceMappings=[{"DeviceName": mapping[0]["DeviceName"],
+                                                     "Ebs": {"SnapshotId": mapping[0]["Ebs"]["SnapshotId"]}}],
+                               VirtualizationType="hvm", Architecture="x86_64")["ImageId"]
+    out = ec2.deregister_image(ImageId=image_id, DeleteAssociatedSnapshots=True)
+    codes = {r["SnapshotId"]: r["ReturnCode"] for r in out["DeleteSnapshotResults"]}
+    assert codes[mapping[0]["Ebs"]["SnapshotId"]] == "warn-skipped"
+    assert ec2.describe_snapshots(SnapshotIds=[mapping[0]["Ebs"]["SnapshotId"]])["Snapshots"]
+    assert ec2.describe_images(ImageIds=[other])["Images"]
 
 
 def test_ami_names_are_per_account(world_url, ec2, net, source):

@@ -18,6 +18,9 @@ DEFAULTS = {
     "statusInitializingSeconds": 180,
     # Simulated seconds a terminated instance spends shutting-down.
     "instanceShuttingDownSeconds": 30,
+    # Simulated seconds the snapshots of a just-deregistered image stay in use
+    # (DeleteSnapshot: InvalidSnapshot.InUse). See rules/create_image.py.
+    "snapshotInUseAfterDeregisterSeconds": 120,
     # Instance types offered per AZ: {"us-east-1c": ["t3.micro", ...]}. An AZ not
     # listed offers every type moto knows.
     "instanceTypeOfferings": {},

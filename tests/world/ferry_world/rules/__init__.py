@@ -67,6 +67,7 @@ GROUPS = {
         image_states.images_and_snapshots_settle_on_the_clock,
         create_image.create_image_captures_every_volume,
         create_image.ami_names_unique_and_snapshots_in_use,
+        create_image.snapshots_stay_in_use_after_deregister,
         image_states.pending_images_refuse_attribute_changes,
         instances.instances_change_state_on_the_clock,
         instance_types.instance_type_offerings_per_az,

@@ -11,6 +11,7 @@ import re
 import threading
 from typing import Any
 
+from ..engine import clock, config
 from .errors import ec2_error
 from .image_states import FrozenVolume, link_snapshot, new_image_snapshot
 from .images import image_mappings, set_image_mappings, snapshot_mapping
@@ -180,6 +181,86 @@ def ami_names_unique_and_snapshots_in_use() -> None:
             _request.register = None
 
     AmisResponse.register_image = register_image_response
+
+
+_released: dict[str, tuple[str, float]] = {}  # snapshot id -> (its image, in use until: simulated epoch)
+_released_lock = threading.Lock()
+
+
+def _image_snapshot_ids(ami: Any) -> list[str]:
+    return [sid for m in image_mappings(ami) if (sid := (m.get("Ebs") or {}).get("SnapshotId"))]
+
+
+def _used_by_other_image(backend: Any, snapshot_id: str, ami_id: str) -> bool:
+    return any(a.id != ami_id and snapshot_id in _image_snapshot_ids(a) for a in list(backend.amis.values()))
+
+
+def snapshots_stay_in_use_after_deregister() -> None:
+    """aws-rules.md 20. EC2 User Guide "Deregister an Amazon EC2 AMI" and API Reference
+    "DeregisterImage": a snapshot can be deleted only once no AMI uses it, and right after
+    DeregisterImage EC2 may still count it as in use: DeleteSnapshot answers
+    InvalidSnapshot.InUse for a while (the world: `snapshotInUseAfterDeregisterSeconds`
+    of simulated time). DeregisterImage with DeleteAssociatedSnapshots=true deletes the
+    image's snapshots as part of the deregistration and says so per snapshot in
+    DeleteSnapshotResults (ReturnCode `success`); a snapshot that another AMI also uses
+    is not deleted ("if a snapshot is associated with multiple AMIs, it won't be deleted
+    even if specified for deletion, although the AMI will still be deregistered":
+    ReturnCode `warn-skipped`)."""
+    from moto.core.responses import ActionResult
+    from moto.ec2.models.amis import AmiBackend
+    from moto.ec2.models.elastic_block_store import EBSBackend
+    from moto.ec2.responses.amis import AmisResponse
+
+    inner_deregister = AmiBackend.deregister_image
+
+    def deregister_image(self: Any, ami_id: str) -> Any:
+        ami = self.amis.get(ami_id)
+        snapshot_ids = _image_snapshot_ids(ami) if ami is not None else []
+        result = inner_deregister(self, ami_id)
+        until = clock.now().timestamp() + float(config.get("snapshotInUseAfterDeregisterSeconds"))
+        with _released_lock:
+            for sid in snapshot_ids:
+                _released[sid] = (ami_id, until)
+        return result
+
+    AmiBackend.deregister_image = deregister_image
+
+    inner_delete = EBSBackend.delete_snapshot
+
+    def delete_snapshot(self: Any, snapshot_id: str) -> Any:
+        with _released_lock:
+            held = _released.get(snapshot_id)
+        if held is not None and clock.now().timestamp() < held[1]:
+            raise ec2_error("InvalidSnapshot.InUse", f"The snapshot {snapshot_id} is currently in use by {held[0]}")
+        return inner_delete(self, snapshot_id)
+
+    EBSBackend.delete_snapshot = delete_snapshot
+
+    def deregister_image_response(self: Any) -> Any:
+        ami_id = self._get_param("ImageId")
+        self.error_on_dryrun()
+        with_snapshots = str(self._get_param("DeleteAssociatedSnapshots", "false")).lower() == "true"
+        ami = self.ec2_backend.amis.get(ami_id)
+        snapshot_ids = _image_snapshot_ids(ami) if (with_snapshots and ami is not None) else []
+        self.ec2_backend.deregister_image(ami_id)
+        results = []
+        for sid in snapshot_ids:
+            if _used_by_other_image(self.ec2_backend, sid, ami_id):
+                results.append({"SnapshotId": sid, "ReturnCode": "warn-skipped"})
+                continue
+            with _released_lock:
+                _released.pop(sid, None)  # deleted with the image: not "in use"
+            try:
+                inner_delete(self.ec2_backend, sid)
+                results.append({"SnapshotId": sid, "ReturnCode": "success"})
+            except Exception:  # noqa: BLE001 - reported per snapshot, as EC2 does
+                results.append({"SnapshotId": sid, "ReturnCode": "client-error"})
+        body: dict[str, Any] = {"Return": True}
+        if with_snapshots:
+            body["DeleteSnapshotResults"] = results
+        return ActionResult(body)
+
+    AmisResponse.deregister_image = deregister_image_response
 
 
 def _apply_register_request(backend: Any, ami: Any) -> None:
