@@ -3,6 +3,8 @@
 //! A call that no rule expects panics, so "makes no mutating call" is checked by absence.
 
 use aws_sdk_ec2::operation::create_image::{CreateImageError, CreateImageOutput};
+use aws_sdk_ec2::operation::delete_snapshot::DeleteSnapshotError;
+use aws_sdk_ec2::operation::deregister_image::{DeregisterImageError, DeregisterImageOutput};
 use aws_sdk_ec2::operation::describe_instances::{DescribeInstancesError, DescribeInstancesOutput};
 use aws_sdk_ec2::operation::run_instances::{RunInstancesError, RunInstancesOutput};
 use aws_sdk_ec2::types::*;
@@ -1072,6 +1074,133 @@ async fn finalize_moves_the_eip_removes_the_image_and_applies_the_source_action_
     assert_eq!(result.elastic_ips_moved, ["34.250.10.20"]);
     assert_eq!(result.new_instance_id, "i-0new0000000000001");
     assert!(!result.image_kept);
+}
+
+/// Rule 20 and "cleanup never undoes a verified cut-over": the image goes with its
+/// snapshots (DeleteAssociatedSnapshots); a snapshot still in use, or a removal that fails
+/// outright, is a warning with the leftovers in the output, never an error (Finalize's
+/// Catch would roll back the verified move).
+#[tokio::test]
+async fn finalize_reports_what_it_could_not_remove_instead_of_failing() {
+    let plan = good_plan(basic_request()).await;
+    let describe_new = mock!(Client::describe_instances)
+        .match_requests(|r| r.instance_ids() == ["i-0new0000000000001"])
+        .sequence()
+        .output(|| reservation(new_instance(InstanceStateName::Running, "eu-west-1b")))
+        .repeatedly()
+        .build();
+    let tags = mock!(Client::create_tags).then_output(ok!(create_tags, CreateTagsOutput));
+    let protect = mock!(Client::modify_instance_attribute).then_output(ok!(
+        modify_instance_attribute,
+        ModifyInstanceAttributeOutput
+    ));
+    let eip = mock!(Client::associate_address)
+        .then_output(ok!(associate_address, AssociateAddressOutput));
+    let tagged = mock!(Client::describe_snapshots).then_output(|| {
+        aws_sdk_ec2::operation::describe_snapshots::DescribeSnapshotsOutput::builder()
+            .snapshots(
+                Snapshot::builder()
+                    .snapshot_id("snap-0000000000000000b")
+                    .build(),
+            )
+            .build()
+    });
+    let image = ImageRef {
+        snapshot_ids: vec!["snap-0000000000000000a".into()],
+        ..image_ref("available")
+    };
+    let instance = InstanceRef {
+        instance_id: "i-0new0000000000001".into(),
+        ..Default::default()
+    };
+
+    // The image's own snapshot goes with it; the other one is still in use.
+    let deregister = mock!(Client::deregister_image)
+        .match_requests(|r| {
+            r.image_id() == Some("ami-0feedfacefeedface")
+                && r.delete_associated_snapshots() == Some(true)
+        })
+        .then_output(|| {
+            DeregisterImageOutput::builder()
+                .delete_snapshot_results(
+                    DeleteSnapshotReturnCode::builder()
+                        .snapshot_id("snap-0000000000000000a")
+                        .return_code(SnapshotReturnCodes::Success)
+                        .build(),
+                )
+                .build()
+        });
+    let in_use = mock!(Client::delete_snapshot)
+        .match_requests(|r| r.snapshot_id() == Some("snap-0000000000000000b"))
+        .then_error(|| {
+            DeleteSnapshotError::generic(
+                ErrorMetadata::builder()
+                    .code("InvalidSnapshot.InUse")
+                    .message("The snapshot snap-0000000000000000b is currently in use by ami-0feedfacefeedface")
+                    .build(),
+            )
+        });
+    let result = finalize::handle(
+        clients(&[
+            &describe_new,
+            &tags,
+            &protect,
+            &eip,
+            &tagged,
+            &deregister,
+            &in_use,
+        ]),
+        FinalizeInput {
+            plan: plan.clone(),
+            image: image.clone(),
+            instance: instance.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!((deregister.num_calls(), in_use.num_calls()), (1, 1));
+    assert_eq!(result.leftovers, ["snap-0000000000000000b"]);
+    assert!(
+        result.warnings.iter().any(|w| w.contains("still in use")),
+        "{:?}",
+        result.warnings
+    );
+
+    // DeregisterImage refused outright: still a result, with everything left listed.
+    let denied = mock!(Client::deregister_image).then_error(|| {
+        DeregisterImageError::generic(
+            ErrorMetadata::builder()
+                .code("UnauthorizedOperation")
+                .message("You are not authorized to perform this operation.")
+                .build(),
+        )
+    });
+    let result = finalize::handle(
+        clients(&[&describe_new, &tags, &protect, &eip, &tagged, &denied]),
+        FinalizeInput {
+            plan,
+            image,
+            instance,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        result.leftovers,
+        [
+            "ami-0feedfacefeedface",
+            "snap-0000000000000000a",
+            "snap-0000000000000000b"
+        ]
+    );
+    assert!(
+        result
+            .warnings
+            .iter()
+            .any(|w| w.contains("could not be removed")),
+        "{:?}",
+        result.warnings
+    );
 }
 
 #[tokio::test]

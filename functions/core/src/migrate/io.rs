@@ -82,6 +82,10 @@ pub struct MigrationResult {
     pub elastic_ips_moved: Vec<String>,
     pub source_action: SourceAction,
     pub warnings: Vec<String>,
+    /// What finalize could not remove after the cut-over (image or snapshot ids): left for
+    /// the operator, never a reason to roll back a verified move.
+    #[serde(default)]
+    pub leftovers: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

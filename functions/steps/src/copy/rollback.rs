@@ -39,17 +39,20 @@ pub async fn handle(
     }
     let mut snapshots: Vec<String> = Vec::new();
     let mut deregistered = Vec::new();
+    let mut gone_with_images: Vec<String> = Vec::new();
     for image in &images {
         let id = image.image_id().unwrap_or_default().to_string();
         snapshots.extend(target::snapshot_ids(image));
-        cleanup::deregister_image(ec2, &id).await?;
-        tracing::info!(image = %id, "rollback: deregistered the copy");
+        let done = cleanup::deregister_image(ec2, &id).await?;
+        tracing::info!(image = %id, snapshots = ?done.snapshots_deleted, "rollback: deregistered the copy");
         deregistered.push(id);
+        gone_with_images.extend(done.snapshots_deleted);
     }
     snapshots.extend(cleanup::own_snapshot_ids(ec2, &plan.execution.execution_arn).await?);
     snapshots.sort();
     snapshots.dedup();
-    let mut deleted = Vec::new();
+    snapshots.retain(|s| !gone_with_images.contains(s));
+    let mut deleted = gone_with_images;
     for snapshot in snapshots {
         match ec2.delete_snapshot().snapshot_id(&snapshot).send().await {
             Ok(_) => deleted.push(snapshot),

@@ -72,14 +72,37 @@ pub async fn handle(clients: Clients, input: FinalizeInput) -> Result<MigrationR
         }
     }
 
+    // After verification nothing may undo the cut-over: a removal that fails is reported
+    // (warning + leftovers in the output), never an error that would roll back.
+    let mut warnings = plan.warnings.clone();
+    let mut leftovers = Vec::new();
     if !plan.request.keep_image {
+        let image_id = &input.image.image_id;
         let mut snapshots = input.image.snapshot_ids.clone();
-        snapshots.extend(cleanup::own_snapshot_ids(ec2, &plan.execution.execution_arn).await?);
-        snapshots.sort();
-        snapshots.dedup();
-        cleanup::deregister_image(ec2, &input.image.image_id).await?;
-        for snapshot in &snapshots {
-            cleanup::delete_snapshot(ec2, snapshot).await?;
+        let removed = async {
+            snapshots.extend(cleanup::own_snapshot_ids(ec2, &plan.execution.execution_arn).await?);
+            snapshots.sort();
+            snapshots.dedup();
+            cleanup::remove_image_and_snapshots(ec2, image_id, &snapshots).await
+        }
+        .await;
+        match removed {
+            Ok(left) if left.is_empty() => {}
+            Ok(left) => {
+                warnings.push(format!(
+                    "snapshots of {image_id} still in use, not deleted: {}",
+                    left.join(", ")
+                ));
+                leftovers = left;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not remove the intermediate image");
+                warnings.push(format!(
+                    "the intermediate image {image_id} and its snapshots could not be removed ({e}); remove them by hand"
+                ));
+                leftovers.push(image_id.clone());
+                leftovers.extend(snapshots);
+            }
         }
     }
 
@@ -116,6 +139,7 @@ pub async fn handle(clients: Clients, input: FinalizeInput) -> Result<MigrationR
         image_kept: plan.request.keep_image,
         elastic_ips_moved: moved,
         source_action: plan.request.source_action,
-        warnings: plan.warnings.clone(),
+        warnings,
+        leftovers,
     })
 }

@@ -6,7 +6,7 @@
 
 use super::describe;
 use crate::aws::{aws_error, error_code, filter, tag_map, Clients};
-use crate::cleanup;
+use crate::cleanup::{self, SnapshotRemoval};
 use aws_sdk_ec2::types::{
     AttributeBooleanValue, EbsInstanceBlockDeviceSpecification,
     InstanceBlockDeviceMappingSpecification,
@@ -221,10 +221,14 @@ async fn apply(ec2: &Client, action: &RollbackAction) -> Result<(), FerryError> 
                 .map_err(|e| aws_error("TerminateInstances", e))?;
         }
         RollbackAction::DeregisterImage { image_id } => {
+            // With its snapshots (rule 20): the DeleteSnapshot actions after it then find
+            // them gone instead of "in use".
             cleanup::deregister_image(ec2, image_id).await?;
         }
         RollbackAction::DeleteSnapshot { snapshot_id } => {
-            cleanup::delete_snapshot(ec2, snapshot_id).await?;
+            if cleanup::delete_snapshot(ec2, snapshot_id).await? == SnapshotRemoval::InUse {
+                tracing::warn!(snapshot = %snapshot_id, "rollback: snapshot still in use, left in place");
+            }
         }
     }
     Ok(())

@@ -4,7 +4,7 @@
 //! delete its snapshots. Nothing else is touched; without a planned copy it makes no call.
 
 use crate::aws::{aws_error, filter, Clients};
-use crate::cleanup;
+use crate::cleanup::{self, SnapshotRemoval};
 use ferry_core::share::io::{ShareCleanupInput, ShareCleanupOutput};
 use ferry_core::share::WORKFLOW_SHARE_IMAGE;
 use ferry_core::tags::{TAG_EXECUTION, TAG_WORKFLOW};
@@ -36,9 +36,11 @@ pub async fn handle(
         .map_err(|e| aws_error("DescribeImages", e))?;
     for image in images.images() {
         let Some(id) = image.image_id() else { continue };
-        if cleanup::deregister_image(ec2, id).await? {
+        let done = cleanup::deregister_image(ec2, id).await?;
+        if done.existed {
             out.deregistered_images.push(id.to_string());
         }
+        out.deleted_snapshots.extend(done.snapshots_deleted);
     }
     let snapshots = ec2
         .describe_snapshots()
@@ -51,8 +53,12 @@ pub async fn handle(
         let Some(id) = snapshot.snapshot_id() else {
             continue;
         };
-        if cleanup::delete_snapshot(ec2, id).await? {
-            out.deleted_snapshots.push(id.to_string());
+        match cleanup::delete_snapshot(ec2, id).await? {
+            SnapshotRemoval::Deleted => out.deleted_snapshots.push(id.to_string()),
+            SnapshotRemoval::Gone => {}
+            SnapshotRemoval::InUse => {
+                tracing::warn!(snapshot = %id, "cleanup: snapshot still in use, left in place")
+            }
         }
     }
     tracing::info!(images = ?out.deregistered_images, snapshots = ?out.deleted_snapshots, "removed this execution's copy");
