@@ -176,6 +176,13 @@ pub fn build_plan(
     if request.no_reboot && source.state == "running" && !stops_source {
         warnings.push("noReboot: file system integrity on the image can't be guaranteed".into());
     }
+    if source.state == "running" && !stops_source {
+        // The image is a point in time of a running source: what the source writes after
+        // CreateImage (or during a noReboot capture) is not on the new instance.
+        warnings.push(format!(
+            "{id} keeps running while it is imaged: data written to it after the image is taken is not on the new instance (stopSource: true avoids that)"
+        ));
+    }
     if source.public_ip.is_some() && !has_eip_on_primary {
         warnings.push(
             "the source's public IP is not an Elastic IP: the new instance gets a different one"
@@ -491,6 +498,22 @@ mod tests {
             !p.stops_source,
             "an already stopped source is not ours to restart"
         );
+    }
+
+    #[test]
+    fn a_running_source_not_stopped_is_warned_about_writes_after_imaging() {
+        let lost = |p: &MigrationPlan| {
+            p.warnings
+                .iter()
+                .any(|w| w.contains("written to it after the image"))
+        };
+        assert!(lost(&plan_for(&request(json!({})), &web_server()).unwrap()));
+        assert!(!lost(
+            &plan_for(&request(json!({"stopSource": true})), &web_server()).unwrap()
+        ));
+        let mut stopped = web_server();
+        stopped.state = "stopped".into();
+        assert!(!lost(&plan_for(&request(json!({})), &stopped).unwrap()));
     }
 
     #[test]
