@@ -957,6 +957,21 @@ async fn verify_instance_waits_for_running_and_ok_checks() {
 }
 
 /// An empty successful answer of an EC2 operation.
+/// DescribeInstances of the new instance: running in eu-west-1b.
+fn new_instance_described() -> Rule {
+    mock!(Client::describe_instances)
+        .match_requests(|r| r.instance_ids() == ["i-0new0000000000001"])
+        .sequence()
+        .output(|| reservation(new_instance(InstanceStateName::Running, "eu-west-1b")))
+        .repeatedly()
+        .build()
+}
+
+/// Finalize with these mocks; its result must be a success.
+async fn finalize_with(rules: &[&Rule], input: FinalizeInput) -> MigrationResult {
+    finalize::handle(clients(rules), input).await.unwrap()
+}
+
 macro_rules! ok {
     ($op:ident, $out:ident) => {
         || aws_sdk_ec2::operation::$op::$out::builder().build()
@@ -967,12 +982,7 @@ macro_rules! ok {
 async fn finalize_moves_the_eip_removes_the_image_and_applies_the_source_action_last() {
     let mut plan = good_plan(basic_request()).await;
     plan.request.source_action = ferry_core::migrate::request::SourceAction::Terminate;
-    let describe_new = mock!(Client::describe_instances)
-        .match_requests(|r| r.instance_ids() == ["i-0new0000000000001"])
-        .sequence()
-        .output(|| reservation(new_instance(InstanceStateName::Running, "eu-west-1b")))
-        .repeatedly()
-        .build();
+    let describe_new = new_instance_described();
     let volume_tags = mock!(Client::create_tags)
         .match_requests(|r| {
             r.resources() == ["vol-0new000000000000a"]
@@ -1036,8 +1046,8 @@ async fn finalize_moves_the_eip_removes_the_image_and_applies_the_source_action_
         instance_id: "i-0new0000000000001".into(),
         ..Default::default()
     };
-    let result = finalize::handle(
-        clients(&[
+    let result = finalize_with(
+        &[
             &describe_new,
             &volume_tags,
             &protect,
@@ -1046,15 +1056,14 @@ async fn finalize_moves_the_eip_removes_the_image_and_applies_the_source_action_
             &deregister,
             &delete,
             &terminate,
-        ]),
+        ],
         FinalizeInput {
             plan,
             image,
             instance,
         },
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(
         (
             volume_tags.num_calls(),
@@ -1083,12 +1092,7 @@ async fn finalize_moves_the_eip_removes_the_image_and_applies_the_source_action_
 #[tokio::test]
 async fn finalize_reports_what_it_could_not_remove_instead_of_failing() {
     let plan = good_plan(basic_request()).await;
-    let describe_new = mock!(Client::describe_instances)
-        .match_requests(|r| r.instance_ids() == ["i-0new0000000000001"])
-        .sequence()
-        .output(|| reservation(new_instance(InstanceStateName::Running, "eu-west-1b")))
-        .repeatedly()
-        .build();
+    let describe_new = new_instance_described();
     let tags = mock!(Client::create_tags).then_output(ok!(create_tags, CreateTagsOutput));
     let protect = mock!(Client::modify_instance_attribute).then_output(ok!(
         modify_instance_attribute,
@@ -1140,8 +1144,8 @@ async fn finalize_reports_what_it_could_not_remove_instead_of_failing() {
                     .build(),
             )
         });
-    let result = finalize::handle(
-        clients(&[
+    let result = finalize_with(
+        &[
             &describe_new,
             &tags,
             &protect,
@@ -1149,15 +1153,14 @@ async fn finalize_reports_what_it_could_not_remove_instead_of_failing() {
             &tagged,
             &deregister,
             &in_use,
-        ]),
+        ],
         FinalizeInput {
             plan: plan.clone(),
             image: image.clone(),
             instance: instance.clone(),
         },
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!((deregister.num_calls(), in_use.num_calls()), (1, 1));
     assert_eq!(result.leftovers, ["snap-0000000000000000b"]);
     assert!(
@@ -1175,16 +1178,15 @@ async fn finalize_reports_what_it_could_not_remove_instead_of_failing() {
                 .build(),
         )
     });
-    let result = finalize::handle(
-        clients(&[&describe_new, &tags, &protect, &eip, &tagged, &denied]),
+    let result = finalize_with(
+        &[&describe_new, &tags, &protect, &eip, &tagged, &denied],
         FinalizeInput {
             plan,
             image,
             instance,
         },
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(
         result.leftovers,
         [
@@ -1217,8 +1219,8 @@ async fn finalize_with_keep_image_and_keep_source_touches_neither() {
         .build();
     let volume_tags = mock!(Client::create_tags).then_output(ok!(create_tags, CreateTagsOutput));
     // No DeregisterImage, DeleteSnapshot, AssociateAddress, Stop or Terminate rule.
-    let result = finalize::handle(
-        clients(&[&describe_new, &volume_tags]),
+    let result = finalize_with(
+        &[&describe_new, &volume_tags],
         FinalizeInput {
             plan,
             image: image_ref("available"),
@@ -1228,8 +1230,7 @@ async fn finalize_with_keep_image_and_keep_source_touches_neither() {
             },
         },
     )
-    .await
-    .unwrap();
+    .await;
     assert!(result.image_kept && result.elastic_ips_moved.is_empty());
 }
 
