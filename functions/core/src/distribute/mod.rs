@@ -17,10 +17,21 @@ pub const WORKFLOW_DISTRIBUTE_IMAGE: &str = "distribute-image";
 /// CopyImage in flight, so no destination region (of any account) sees more than 20.
 pub const MAX_CONCURRENT_COPIES: u32 = 20;
 
-/// One execution's history holds at most 25,000 events; a target costs about 10 in the
-/// parent (Map iteration, nested .sync task, result). Far below that, and a readable
-/// report.
-pub const MAX_TARGETS: usize = 500;
+/// The largest state of a distribute-image execution (after the Map: the plan, the
+/// share's record and one result per target) grows by about 2 KB per target for an image
+/// of [`PAYLOAD_SNAPSHOTS`] snapshots under [`PAYLOAD_KEYS`] keys, and Step Functions
+/// fails an execution whose state input or output exceeds 256 KiB
+/// (`States.DataLimitExceeded`, which no Catch catches; aws-rules.md 25). 100 targets
+/// keep it under the limit with room (a test builds that state); at 500, the Preflight
+/// output alone was 293 KB. (Far below the 25,000 history events: ~10 per target.)
+pub const MAX_TARGETS: usize = 100;
+
+/// Step Functions' payload quota: 256 KiB of UTF-8 JSON per state input or output.
+pub const SFN_PAYLOAD_LIMIT: usize = 256 * 1024;
+
+/// The image shape [`MAX_TARGETS`] is sized for: snapshots and distinct customer keys.
+pub const PAYLOAD_SNAPSHOTS: usize = 8;
+pub const PAYLOAD_KEYS: usize = 2;
 
 /// Step Functions execution names: 1-80 characters.
 pub const MAX_EXECUTION_NAME: usize = 80;

@@ -78,6 +78,15 @@ impl DistributePlan {
         value: &Value,
         execution: &ExecutionContext,
     ) -> Result<DistributePlan, FerryError> {
+        Self::parse_at_most(value, execution, MAX_TARGETS)
+    }
+
+    /// [`DistributePlan::parse`] with another bound on the number of targets.
+    pub(crate) fn parse_at_most(
+        value: &Value,
+        execution: &ExecutionContext,
+        max_targets: usize,
+    ) -> Result<DistributePlan, FerryError> {
         if !value.is_object() {
             return Err(FerryError::invalid_input(
                 "the request must be a JSON object with share and targets",
@@ -107,9 +116,9 @@ impl DistributePlan {
                 "targets: give at least one target",
             ));
         }
-        if raw.targets.len() > MAX_TARGETS {
+        if raw.targets.len() > max_targets {
             return Err(FerryError::invalid_input(format!(
-                "targets: at most {MAX_TARGETS} per execution (got {})",
+                "targets: at most {max_targets} per execution (got {}); split them over several executions",
                 raw.targets.len()
             )));
         }
@@ -294,5 +303,72 @@ mod tests {
             Some("us-east-1")
         );
         assert_eq!(execution_region("nope"), None);
+    }
+
+    /// The largest state of an execution at [`MAX_TARGETS`], built as the state machine
+    /// builds it (statemachines/distribute-image.asl.json): the plan (Preflight's
+    /// output), `shared` (share-image's output for every target account: launch
+    /// permissions, a createVolumePermission per snapshot and account, a grant per key
+    /// and account) and `results` (TargetCopied, one per target), with long but valid
+    /// values. It must fit Step Functions' 256 KiB.
+    fn largest_state(targets: usize) -> usize {
+        use crate::distribute::{PAYLOAD_KEYS, PAYLOAD_SNAPSHOTS};
+        let accounts: Vec<String> = (0..targets)
+            .map(|i| format!("{:012}", 200_000_000_000u64 + i as u64))
+            .collect();
+        let raw: Vec<Value> = accounts
+            .iter()
+            .map(|a| {
+                json!({"accountId": a,
+                       "roleArn": format!("arn:aws:iam::{a}:role/ferry/ferry-target"),
+                       "externalId": "ferry-ext-0123456789abcdef0123456789abcdef",
+                       "kmsKeyId": format!("arn:aws:kms:eu-central-1:{a}:key/1234abcd-12ab-34cd-56ef-1234567890ab"),
+                       "region": "eu-central-1",
+                       "name": "golden-web-2026-12-01-nightly"})
+            })
+            .collect();
+        let plan = DistributePlan::parse_at_most(
+            &request(raw),
+            &ctx("nightly-golden-web-2026-12-01"),
+            targets,
+        )
+        .unwrap();
+        let image = "ami-0123456789abcdef0";
+        let key = |k: usize| {
+            format!("arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-12345678900{k}")
+        };
+        let record = json!({
+            "imageId": image, "region": "us-east-1", "ownerAccountId": "111122223333",
+            "launchPermissions": accounts.iter().map(|a| json!({"userId": a})).collect::<Vec<_>>(),
+            "snapshotPermissions": accounts.iter().flat_map(|a| (0..PAYLOAD_SNAPSHOTS).map(move |s|
+                json!({"snapshotId": format!("snap-0123456789abcde{s:02}"), "userId": a}))).collect::<Vec<_>>(),
+            "grants": accounts.iter().flat_map(|a| (0..PAYLOAD_KEYS).map(move |k| json!({
+                "keyArn": key(k), "grantId": "0".repeat(64), "granteeAccountId": a,
+                "name": crate::share::grants::share_grant_name(image, a, "arn:aws:states:us-east-1:111122223333:execution:x:y")}))).collect::<Vec<_>>(),
+        });
+        let results: Vec<Value> = plan.targets.iter().map(|t| json!({
+            "accountId": t.account_id, "region": t.region, "status": "SUCCEEDED",
+            "executionName": t.execution_name,
+            "executionArn": format!("arn:aws:states:us-east-1:111122223333:execution:ferry-copy-image:{}", t.execution_name),
+            "imageId": "ami-0fedcba9876543210",
+            "kmsKeyIds": [t.copy["targetKmsKeyId"]], "revoked": true})).collect();
+        let mut state = serde_json::to_value(&plan).unwrap();
+        state["shared"] = json!({"executionArn": format!("arn:aws:states:us-east-1:111122223333:execution:ferry-share-image:{}", plan.share_execution_name),
+                                 "result": {"record": record, "warnings": []}});
+        state["results"] = json!(results);
+        serde_json::to_string(&state).unwrap().len()
+    }
+
+    #[test]
+    fn the_largest_state_at_max_targets_fits_the_step_functions_payload_limit() {
+        use crate::distribute::SFN_PAYLOAD_LIMIT;
+        let at_max = largest_state(MAX_TARGETS);
+        assert!(
+            at_max <= SFN_PAYLOAD_LIMIT,
+            "{MAX_TARGETS} targets: {at_max} bytes"
+        );
+        // The old bound did not fit: the execution would have died in Preflight.
+        assert!(largest_state(500) > SFN_PAYLOAD_LIMIT);
+        eprintln!("largest state at {MAX_TARGETS} targets: {at_max} bytes");
     }
 }
