@@ -1,6 +1,6 @@
 //! The copy-image and distribute-image state machines against ferry-core's rules: the
 //! copy is polled with production intervals, every state after the copy was requested
-//! rolls back, and distribute-image never runs more than 20 copies at a time (rule 8).
+//! and before it is available rolls back (a finished copy never does), and distribute-image never runs more than 20 copies at a time (rule 8).
 
 use ferry_core::distribute::MAX_CONCURRENT_COPIES;
 use ferry_core::ErrorName;
@@ -29,12 +29,27 @@ fn copy_image_polls_for_hours_and_rolls_back_after_the_copy_was_requested() {
     assert!(wait["MaxDelaySeconds"].as_u64().unwrap() >= 600);
     assert!(wait["MaxAttempts"].as_u64().unwrap() >= 100);
     assert_eq!(wait["JitterStrategy"], "FULL");
-    for state in ["StartCopy", "WaitCopy", "RevokeShare"] {
+    for state in ["StartCopy", "WaitCopy"] {
         assert_eq!(s[state]["Catch"][0]["Next"], "Rollback", "{state}");
         assert_eq!(
             s[state]["Catch"][0]["ErrorEquals"][0], "States.ALL",
             "{state}"
         );
+    }
+    // Once the copy is available the target owns it: a failed revoke is reported, and
+    // nothing after WaitCopy leads to Rollback.
+    assert_eq!(s["RevokeShare"]["Catch"][0]["ErrorEquals"][0], "States.ALL");
+    assert_eq!(s["RevokeShare"]["Catch"][0]["Next"], "RevokeFailed");
+    assert_eq!(s["RevokeFailed"]["Next"], "Copied");
+    for state in [
+        "RevokeAfterCopy?",
+        "RevokeShare",
+        "RevokeFailed",
+        "NotRevoked",
+        "Copied",
+    ] {
+        let text = s[state].to_string();
+        assert!(!text.contains("\"Rollback\""), "{state} can reach Rollback");
     }
     assert!(
         s["Preflight"].get("Catch").is_none(),

@@ -338,6 +338,77 @@ async fn the_same_execution_name_twice_creates_one_copy() {
     assert_eq!(all_b.images().len(), 1, "B owns exactly one image");
 }
 
+/// Issue 8, 2.5: once the copy is available the target owns it; a revoke that fails
+/// afterwards must not remove it. The execution succeeds with `revoked: false`, the
+/// error, and what is still shared (revoke-share's input, to run again), and the share
+/// is really still in place.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_revoke_keeps_the_finished_copy_and_says_what_is_still_shared() {
+    let (_guard, world) = setup().await;
+    let b = account(4);
+    let key_a = hub_key(&world, "revoke-fails").await;
+    let image = make_image(
+        &world,
+        &world.config,
+        &run_name("revoke-fails-src"),
+        Some(Some(&key_a)),
+    )
+    .await;
+    let target = target_account(&world, &b, "ferry-e2e-ext-4", Some(&key_a)).await;
+    let shared = world
+        .run(
+            "share-image",
+            &run_name("share-revoke-fails"),
+            &json!({"imageId": image, "accountIds": [b]}),
+        )
+        .await;
+    let share_out = shared.assert_succeeded().clone();
+
+    // The hub's revoke cannot change the image's launch permissions.
+    world.control(
+        "POST",
+        "/ferry-world/faults",
+        Some(
+            &json!({"service": "ec2", "action": "ModifyImageAttribute", "count": 20,
+                     "code": "UnauthorizedOperation", "status": 403,
+                     "account": world.hub_account_id}),
+        ),
+    );
+    let execution = world
+        .run(
+            "copy-image",
+            &run_name("copy-revoke-fails"),
+            &copy_request(&world, &image, &target, Some(&share_out)),
+        )
+        .await;
+    world.clear_faults();
+    let out = execution.assert_succeeded().clone();
+    assert_eq!(out["revoked"], false);
+    assert_eq!(out["revokeRequested"], true);
+    assert!(
+        out["revokeError"]["Cause"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("UnauthorizedOperation"),
+        "{out:#}"
+    );
+    assert_eq!(out["stillShared"]["record"]["imageId"], image.as_str());
+    assert_eq!(
+        out["stillShared"]["record"]["launchPermissions"],
+        json!([{"userId": b}])
+    );
+    // B owns an available copy under CMK-B, and still sees A's image (the share stands).
+    let copy_id = out["imageId"].as_str().unwrap();
+    let copy = image_as(&target.config, copy_id).await;
+    assert_eq!(copy.owner_id(), Some(b.as_str()));
+    assert_eq!(copy.state().map(|s| s.as_str()), Some("available"));
+    assert!(
+        sees(&target.config, &image).await,
+        "the share is still in place"
+    );
+    assert_eq!(copies_by(&target.config, &execution.arn).await.len(), 1);
+}
+
 /// (b) distribute-image to three targets, one without the ferry role: two copies, the
 /// third reported failed (Ferry.TargetAccessDenied), the execution succeeds; at most 20
 /// copies in flight.
