@@ -366,7 +366,9 @@ _BOOTSTRAP = textwrap.dedent(
         if event.get("crash"):
             sys.exit(3)
         time.sleep(event.get("sleep", 0))
-        if event.get("fail"):
+        if event.get("big"):
+            url, body = api + f"/invocation/{rid}/response", {"big": "x" * event["big"]}
+        elif event.get("fail"):
             url, body = api + f"/invocation/{rid}/error", {"errorType": "Test.Failure", "errorMessage": event["fail"]}
         else:
             url, body = api + f"/invocation/{rid}/response", {
@@ -448,6 +450,126 @@ def test_concurrent_invokes_start_more_sandboxes(world, echo_function):
     assert len(pids) == 3
     sandboxes = _control(world, "GET", "/ferry-world/functions")["sandboxes"]
     assert len([s for s in sandboxes if s["function"] == "echo" and not s["dead"]]) >= 3
+
+
+# ---------------------------------------------------------------------------------------
+# States.DataLimitExceeded: the 256 KiB payload quota (ferry_world/engine/sfn.py)
+# ---------------------------------------------------------------------------------------
+
+LIMIT = 262144  # engine/config.py sfnPayloadLimitBytes, AWS's "256 KiB as a UTF-8 encoded string"
+
+
+@pytest.fixture
+def payload_limit(world):
+    """Restores the world's payload limit after a test that changes it."""
+    yield lambda n: _control(world, "POST", "/ferry-world/config", {"sfnPayloadLimitBytes": n})
+    _control(world, "POST", "/ferry-world/config", {"sfnPayloadLimitBytes": LIMIT})
+
+
+def _catch_all(next_state="Caught"):
+    return [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": next_state}]
+
+
+def _data_limit_failure(d, events):
+    assert d["status"] == "FAILED", d["status"]
+    assert d["error"] == "States.DataLimitExceeded", (d["error"], d.get("cause", "")[:600])
+    assert not [e for e in events if e["type"] == "PassStateEntered"
+                and e["stateEnteredEventDetails"]["name"] == "Caught"], "a Catch handled DataLimitExceeded"
+
+
+def test_pass_output_over_the_limit_fails_the_execution_despite_catch_all(world):
+    """A Pass state's output over 256 KiB (here inside a Parallel branch, whose Catch has
+    States.ALL) is States.DataLimitExceeded, which States.ALL does not catch."""
+    big = "x" * (LIMIT + 10)
+    definition = {
+        "StartAt": "Par",
+        "States": {
+            "Par": {"Type": "Parallel", "Branches": [{"StartAt": "Big", "States": {
+                "Big": {"Type": "Pass", "Result": big, "End": True}}}],
+                "Catch": _catch_all(), "End": True},
+            "Caught": {"Type": "Pass", "End": True},
+        },
+    }
+    d, events, _ = _run(world, definition)
+    _data_limit_failure(d, events)
+    assert "'Big'" in d["cause"], d["cause"]
+    # The same from a Map iteration, under the Map's Catch States.ALL.
+    definition["States"]["Par"] = {
+        "Type": "Map", "ItemsPath": "$.items", "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "INLINE"},
+            "StartAt": "Big", "States": {"Big": {"Type": "Pass", "Result": big, "End": True}}},
+        "Catch": _catch_all(), "End": True}
+    d, events, _ = _run(world, definition, {"items": [1]})
+    _data_limit_failure(d, events)
+
+
+def test_lambda_result_over_the_limit_fails_the_execution_despite_catch_all(world, echo_function):
+    """A Lambda Task whose result is larger than 256 KiB: States.DataLimitExceeded, not
+    caught by States.ALL nor retried by a States.ALL Retrier."""
+    arn = f"arn:aws:lambda:{world['region']}:{HUB}:function:{echo_function}"
+    definition = {
+        "StartAt": "Call",
+        "States": {
+            "Call": {"Type": "Task", "Resource": arn,
+                     "Retry": [{"ErrorEquals": ["States.ALL"], "MaxAttempts": 2, "IntervalSeconds": 1}],
+                     "Catch": _catch_all(), "End": True},
+            "Caught": {"Type": "Pass", "End": True},
+        },
+    }
+    d, events, _ = _run(world, definition, {"big": LIMIT + 100})
+    _data_limit_failure(d, events)
+    assert arn in d["cause"], d["cause"]
+    assert len([e for e in events if e["type"] == "LambdaFunctionScheduled"]) == 1, "DataLimitExceeded was retried"
+
+
+def test_payload_at_the_limit_passes_and_one_byte_more_fails(world):
+    """The quota counts UTF-8 bytes of the JSON text: an output of exactly 262,144 bytes
+    (with 2-byte characters in it) passes; 262,145 bytes fails."""
+    def machine(n_bytes):
+        # Output {"r":"é...éx..."}: 8 bytes of JSON around the string.
+        accents = 1000
+        value = "\u00e9" * accents + "x" * (n_bytes - 8 - 2 * accents)
+        assert len(json.dumps({"r": value}, separators=(",", ":"), ensure_ascii=False).encode()) == n_bytes
+        return {"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": value, "ResultPath": "$.r", "End": True}}}
+
+    d, _, _ = _run(world, machine(LIMIT))
+    assert d["status"] == "SUCCEEDED", d
+    assert len(d["output"].encode()) >= LIMIT
+    d, events, _ = _run(world, machine(LIMIT + 1))
+    _data_limit_failure(d, events)
+
+
+def test_input_after_parameters_over_the_limit_fails(world, echo_function, payload_limit):
+    """A state's input after Parameters larger than the quota: States.DataLimitExceeded,
+    even when the state's output would be small (Pass with Result) and, for a Task, before
+    the function is called. The limit is a world setting (lowered here)."""
+    pad = "y" * 150000
+    definition = {
+        "StartAt": "Dup",
+        "States": {"Dup": {"Type": "Pass", "Parameters": {"a.$": "$.pad", "b.$": "$.pad"},
+                           "Result": {"small": True}, "End": True}},
+    }
+    d, events, _ = _run(world, definition, {"pad": pad})
+    _data_limit_failure(d, events)
+    assert "'Dup'" in d["cause"], d["cause"]
+
+    payload_limit(2000)
+    arn = f"arn:aws:lambda:{world['region']}:{HUB}:function:{echo_function}"
+    definition = {
+        "StartAt": "Call",
+        "States": {
+            "Call": {"Type": "Task", "Resource": arn, "Parameters": {"a.$": "$.pad", "b.$": "$.pad"},
+                     "Catch": _catch_all(), "End": True},
+            "Caught": {"Type": "Pass", "End": True},
+        },
+    }
+    d, events, _ = _run(world, definition, {"pad": "z" * 1500})
+    _data_limit_failure(d, events)
+    assert "'Call'" in d["cause"], d["cause"]
+    assert not [e for e in events if e["type"] == "LambdaFunctionScheduled"], "the function was called"
+    # Under the lowered limit, a small payload still runs.
+    d, _, _ = _run(world, definition, {"pad": "z" * 100})
+    assert d["status"] == "SUCCEEDED", d
 
 
 # ---------------------------------------------------------------------------------------

@@ -38,6 +38,11 @@ DEFAULTS = {
     "kmsLaunchOperations": ["Decrypt", "CreateGrant"],
     "kmsCopySourceOperations": ["Decrypt", "CreateGrant", "ReEncryptFrom"],
     "kmsCopyDestinationOperations": ["GenerateDataKeyWithoutPlaintext", "CreateGrant", "ReEncryptTo"],
+    # --- Step Functions (engine/sfn.py) ---
+    # Largest payload (state input after Parameters, state output, Task/connector result),
+    # in bytes of its UTF-8 JSON text, before States.DataLimitExceeded. AWS "Step Functions
+    # service quotas": 256 KiB = 262,144 bytes, a hard quota. Tests may lower it.
+    "sfnPayloadLimitBytes": 262144,
 }
 
 _settings = {k: (v.copy() if isinstance(v, (list, dict)) else v) for k, v in DEFAULTS.items()}

@@ -38,17 +38,25 @@ Smaller fidelity fixes to the interpreter:
   fields (ExecutionArn, Output, Status, Error, Cause).
 * The interpreter's boto3 clients are reused (one per region and service) instead of one
   new client per Task (~50 ms real each, i.e. most of a simulated minute per Task).
+
+The payload quota, States.DataLimitExceeded (``install_payload_limit``; the rules are the
+``*_within_payload_limit`` functions and ``data_limit_matches`` below): a Task's result, a
+state's output and a state's input after Parameters larger than
+``config["sfnPayloadLimitBytes"]`` (262,144 bytes) fail the state with
+States.DataLimitExceeded, which ``States.ALL`` (and ``States.TaskFailed``) do not match in
+a Catch or Retry. StartExecution's own input size is NOT checked (see the function).
 """
 from __future__ import annotations
 
 import collections
 import datetime as _real_datetime
+import json
 import logging
 import threading
 import time as _time
 import types
 
-from . import clock
+from . import clock, config
 
 LOG = logging.getLogger("ferry_world.sfn")
 
@@ -361,6 +369,8 @@ def install() -> None:
     sfn_task._normalise_parameters = _sfn_parameters
     sfn_task._normalise_response = _sfn_response
 
+    install_payload_limit()
+
 
 def _execution_arn(env) -> str | None:
     try:
@@ -384,3 +394,225 @@ def _error_text(error_name) -> str | None:
         if value is not None:
             return str(value)
     return str(error_name)
+
+
+# ---------------------------------------------------------------------------------------
+# The payload quota: States.DataLimitExceeded
+# ---------------------------------------------------------------------------------------
+# AWS, "Handling errors in Step Functions workflows" (concepts-error-handling), error name
+# States.DataLimitExceeded: "Reported due to the following conditions: When the output of
+# a connector is larger than payload size quota. When the output of a state is larger than
+# payload size quota. When, after Parameters processing, the input of a state is larger
+# than the payload size quota." And: "A terminal error that can't be caught by the
+# States.ALL error type." / "The States.ALL error type ... can't catch the
+# States.DataLimitExceeded terminal error".
+# AWS, "Step Functions service quotas": "Maximum input or output size for a task, state, or
+# execution: 256 KiB of data as a UTF-8 encoded string" (hard quota); the API reference
+# gives the same as "Length Constraints: Maximum length of 262144 ... expressed as bytes in
+# UTF-8 encoding", so exactly 262,144 bytes is within the quota.
+
+DATA_LIMIT_EXCEEDED = "States.DataLimitExceeded"
+
+
+def payload_limit_bytes() -> int:
+    """The world's quota (config sfnPayloadLimitBytes, AWS: 262,144)."""
+    return int(config.get("sfnPayloadLimitBytes"))
+
+
+def payload_size_bytes(value) -> int:
+    """Size of a payload as AWS counts it: bytes of its UTF-8 encoded JSON text.
+
+    Encoding chosen: json.dumps(value, separators=(",", ":"), ensure_ascii=False) encoded
+    as UTF-8. Compact separators because the payload Step Functions passes on is the JSON
+    value, not a pretty-printed text (AWS's history shows it compact), so spaces would be
+    counted against the quota that AWS does not count; ensure_ascii=False because the quota
+    is in bytes "as a UTF-8 encoded string": an "é" is 2 bytes, not the 6 of "\\u00e9"
+    (the vendored interpreter's own check used json.dumps defaults, over-counting both)."""
+    if isinstance(value, (bytes, bytearray)):
+        return len(value)
+    # A Python str here is a JSON string value (quotes and escapes count), not a JSON text.
+    from moto.stepfunctions.parser.asl.utils.encoding import _DateTimeEncoder
+
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, cls=_DateTimeEncoder)
+    return len(text.encode("utf-8"))
+
+
+def task_result_within_payload_limit(value) -> bool:
+    """Rule 1, a connector's (Task's) output: AWS "Handling errors in Step Functions
+    workflows", States.DataLimitExceeded "When the output of a connector is larger than
+    payload size quota". For a Lambda function ARN Task the output is the function's
+    result; for a service integration (lambda:invoke, startExecution.sync:2...) it is the
+    integration's response, before ResultSelector/ResultPath."""
+    return payload_size_bytes(value) <= payload_limit_bytes()
+
+
+def state_output_within_payload_limit(value) -> bool:
+    """Rule 2, a state's output: AWS "Handling errors in Step Functions workflows",
+    States.DataLimitExceeded "When the output of a state is larger than payload size
+    quota". Every state type (Pass, Task, Choice, Wait, Parallel, Map and the states of
+    each Map iteration / Parallel branch), after OutputPath."""
+    return payload_size_bytes(value) <= payload_limit_bytes()
+
+
+def state_input_within_payload_limit(value) -> bool:
+    """Rule 3, a state's input after Parameters: AWS "Handling errors in Step Functions
+    workflows", States.DataLimitExceeded "When, after Parameters processing, the input of
+    a state is larger than the payload size quota". Checked where the interpreter
+    evaluates Parameters (Pass, Task before anything is called, Map per item), so a Task
+    fails before its Lambda function is invoked."""
+    return payload_size_bytes(value) <= payload_limit_bytes()
+
+
+def data_limit_matches(error_name, error_names) -> bool | None:
+    """Rule 4, catching: AWS "Handling errors in Step Functions workflows": States.ALL "can't
+    catch the States.DataLimitExceeded terminal error"; States.DataLimitExceeded is "a
+    terminal error that can't be caught by the States.ALL error type". So for that error
+    neither States.ALL nor States.TaskFailed (which the interpreter lets match any
+    non-States error, e.g. a Parallel branch's error passed up) matches, in a Catch or a
+    Retry; an ErrorEquals that names States.DataLimitExceeded itself does (the docs
+    exclude only the wildcard). Returns None for any other error (usual matching)."""
+    if _error_text(error_name) != DATA_LIMIT_EXCEEDED:
+        return None
+    return any(_error_text(name) == DATA_LIMIT_EXCEEDED for name in error_names)
+
+
+def start_execution_input_within_payload_limit(execution_input) -> bool:
+    """StartExecution's input: NOT enforced. The API reference gives input "Length
+    Constraints: Maximum length of 262144" (UTF-8 bytes), but which error AWS answers with
+    (ValidationException for the length constraint, or InvalidExecutionInput) is not
+    documented clearly enough to imitate; left alone. Kept here so the rule has a home."""
+    return True
+
+
+def _data_limit_failure(env, cause: str, event_type_name: str = "TaskFailed", lambda_event: bool = False):
+    from moto.stepfunctions.parser.api import (
+        HistoryEventType,
+        LambdaFunctionFailedEventDetails,
+        TaskFailedEventDetails,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+        StatesErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    if lambda_event:
+        event_type = HistoryEventType.LambdaFunctionFailed
+        details = EventDetails(lambdaFunctionFailedEventDetails=LambdaFunctionFailedEventDetails(
+            error=DATA_LIMIT_EXCEEDED, cause=cause))
+    else:
+        event_type = getattr(HistoryEventType, event_type_name)
+        details = EventDetails(taskFailedEventDetails=TaskFailedEventDetails(
+            error=DATA_LIMIT_EXCEEDED, cause=cause))
+    return FailureEventException(
+        failure_event=FailureEvent(
+            env=env,
+            error_name=StatesErrorName(typ=StatesErrorNameType.StatesStatesDataLimitExceeded),
+            event_type=event_type,
+            event_details=details,
+        )
+    )
+
+
+def _result_cause(subject: str) -> str:
+    # AWS's wording (as in real execution histories).
+    return (f"The state/task '{subject}' returned a result with a size exceeding the maximum "
+            "number of bytes service limit.")
+
+
+def install_payload_limit() -> None:
+    """Puts the rules above into the vendored interpreter (moto's copy of LocalStack's),
+    replacing its own partial check (256 KiB exclusive, ASCII-escaped, catchable by
+    States.ALL, no input check)."""
+    from moto.stepfunctions.parser.asl.component.common import parargs as parargs_mod
+    from moto.stepfunctions.parser.asl.component.common.error_name import error_equals_decl
+    from moto.stepfunctions.parser.asl.component.state import state as state_mod
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service,
+    )
+
+    # Rule 2: every state's output (CommonStateField._eval_body calls this after OutputPath,
+    # outside the state's Catch/Retry: the execution fails).
+    def _verify_state_output(self, env, value) -> None:
+        if not state_output_within_payload_limit(value):
+            raise _data_limit_failure(env, _result_cause(self.name))
+
+    state_mod.CommonStateField._verify_size_quota = _verify_state_output
+
+    # Rule 1: a Lambda function ARN Task's result (the function's payload; AWS names the
+    # function ARN in the cause).
+    def _verify_lambda_result(self, env, value) -> None:
+        payload = value.get("Payload") if isinstance(value, dict) else value
+        if not task_result_within_payload_limit(payload):
+            raise _data_limit_failure(env, _result_cause(self.resource.resource_arn), lambda_event=True)
+
+    state_task_lambda.StateTaskLambda._verify_size_quota = _verify_lambda_result
+
+    # Rule 1: a service integration's response (incl. startExecution.sync[:2]; AWS names
+    # the resource type, e.g. 'lambda', 'states', in the cause).
+    def _verify_service_result(self, env, value) -> None:
+        if not task_result_within_payload_limit(value):
+            raise _data_limit_failure(env, _result_cause(self._get_sfn_resource_type()))
+
+    state_task_service.StateTaskService._verify_size_quota = _verify_service_result
+
+    # Rule 3: the input after Parameters.
+    original_parargs_eval = parargs_mod.Parargs._eval_body
+
+    def _parargs_eval_body(self, env) -> None:
+        original_parargs_eval(self, env)
+        if env.stack and not state_input_within_payload_limit(env.stack[-1]):
+            name = _state_name(env) or "?"
+            raise _data_limit_failure(
+                env,
+                f"The state/task '{name}' has an input, after Parameters processing, with a size "
+                "exceeding the maximum number of bytes service limit.",
+            )
+
+    parargs_mod.Parargs._eval_body = _parargs_eval_body
+
+    # Rule 4: States.ALL / States.TaskFailed do not match States.DataLimitExceeded.
+    original_error_equals = error_equals_decl.ErrorEqualsDecl._eval_body
+
+    def _error_equals_eval_body(self, env) -> None:
+        error_name = env.stack[-1] if env.stack else None
+        verdict = data_limit_matches(error_name, self.error_names)
+        if verdict is None:
+            original_error_equals(self, env)
+            return
+        env.stack.pop()
+        env.stack.append(verdict)
+
+    error_equals_decl.ErrorEqualsDecl._eval_body = _error_equals_eval_body
+
+    # A Parallel branch or Map iteration that failed with States.DataLimitExceeded fails
+    # its Parallel/Map with that error (AWS passes a branch's error up). The interpreter
+    # re-wraps the branch's error as CustomErrorName, which refuses any "States." name
+    # (ValueError -> States.Runtime). Only States.DataLimitExceeded is mapped here; other
+    # States.* errors of a branch keep the interpreter's behaviour.
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
+        CustomErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+        StatesErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import iteration_worker
+    from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branches_decl
+
+    def _branch_error_name(error_name=None, *args, **kwargs):
+        if error_name == DATA_LIMIT_EXCEEDED:
+            return StatesErrorName(typ=StatesErrorNameType.StatesStatesDataLimitExceeded)
+        return CustomErrorName(error_name, *args, **kwargs)
+
+    for module in (branches_decl, iteration_worker):
+        module.CustomErrorName = _branch_error_name
