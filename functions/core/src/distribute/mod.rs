@@ -21,7 +21,7 @@ pub const MAX_CONCURRENT_COPIES: u32 = 20;
 /// share's record and one result per target) grows by about 2 KB per target for an image
 /// of [`PAYLOAD_SNAPSHOTS`] snapshots under [`PAYLOAD_KEYS`] keys, and Step Functions
 /// fails an execution whose state input or output exceeds 256 KiB
-/// (`States.DataLimitExceeded`, which no Catch catches; aws-rules.md 25). 100 targets
+/// (`States.DataLimitExceeded`, which `States.ALL` does not catch; aws-rules.md 25). 100 targets
 /// keep it under the limit with room (a test builds that state); at 500, the Preflight
 /// output alone was 293 KB. (Far below the 25,000 history events: ~10 per target.)
 pub const MAX_TARGETS: usize = 100;
