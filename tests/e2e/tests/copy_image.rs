@@ -270,29 +270,36 @@ async fn refuses_bad_input_untrusted_callers_and_unshared_images() {
     assert!(world.calls("ec2", "CopyImage").is_empty(), "nothing copied");
 }
 
+/// An AMI of the hub under a new CMK-A, and target account `b` (ferry role, ExternalId
+/// `ferry-e2e-ext-<n>`, its CMK-B) with whom share-image shared it: (image, target, share
+/// output).
+async fn shared_with(world: &World, b: &str, n: u64, label: &str) -> (String, Target, Value) {
+    let key_a = hub_key(world, label).await;
+    let image = make_image(
+        world,
+        &world.config,
+        &run_name(&format!("{label}-src")),
+        Some(Some(&key_a)),
+    )
+    .await;
+    let target = target_account(world, b, &format!("ferry-e2e-ext-{n}"), Some(&key_a)).await;
+    let shared = world
+        .run(
+            "share-image",
+            &run_name(&format!("{label}-share")),
+            &json!({"imageId": image, "accountIds": [b]}),
+        )
+        .await;
+    (image, target, shared.assert_succeeded().clone())
+}
+
 /// (c) The same execution name twice, with CopyImage's answer lost once (the world
 /// copies, the answer is lost, the SDK retries with the same ClientToken): one copy.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_same_execution_name_twice_creates_one_copy() {
     let (_guard, world) = setup().await;
     let b = account(3);
-    let key_a = hub_key(&world, "twice").await;
-    let image = make_image(
-        &world,
-        &world.config,
-        &run_name("copy-twice"),
-        Some(Some(&key_a)),
-    )
-    .await;
-    let target = target_account(&world, &b, "ferry-e2e-ext-3", Some(&key_a)).await;
-    let shared = world
-        .run(
-            "share-image",
-            &run_name("share-twice"),
-            &json!({"imageId": image, "accountIds": [b]}),
-        )
-        .await;
-    let share_out = shared.assert_succeeded().clone();
+    let (image, target, share_out) = shared_with(&world, &b, 3, "twice").await;
 
     world.control(
         "POST",
@@ -346,23 +353,7 @@ async fn the_same_execution_name_twice_creates_one_copy() {
 async fn a_failed_revoke_keeps_the_finished_copy_and_says_what_is_still_shared() {
     let (_guard, world) = setup().await;
     let b = account(4);
-    let key_a = hub_key(&world, "revoke-fails").await;
-    let image = make_image(
-        &world,
-        &world.config,
-        &run_name("revoke-fails-src"),
-        Some(Some(&key_a)),
-    )
-    .await;
-    let target = target_account(&world, &b, "ferry-e2e-ext-4", Some(&key_a)).await;
-    let shared = world
-        .run(
-            "share-image",
-            &run_name("share-revoke-fails"),
-            &json!({"imageId": image, "accountIds": [b]}),
-        )
-        .await;
-    let share_out = shared.assert_succeeded().clone();
+    let (image, target, share_out) = shared_with(&world, &b, 4, "revoke-fails").await;
 
     // The hub's revoke cannot change the image's launch permissions.
     world.control(
