@@ -40,11 +40,11 @@ Smaller fidelity fixes to the interpreter:
   new client per Task (~50 ms real each, i.e. most of a simulated minute per Task).
 
 The payload quota, States.DataLimitExceeded (``install_payload_limit``; the rules are the
-``*_within_payload_limit`` functions and ``data_limit_matches`` below): a Task's result, a
+``within_payload_limit`` and ``data_limit_matches`` below): a Task's result, a
 state's output and a state's input after Parameters larger than
 ``config["sfnPayloadLimitBytes"]`` (262,144 bytes) fail the state with
 States.DataLimitExceeded, which ``States.ALL`` (and ``States.TaskFailed``) do not match in
-a Catch or Retry. StartExecution's own input size is NOT checked (see the function).
+a Catch or Retry. StartExecution's own input size is NOT checked (see within_payload_limit).
 """
 from __future__ import annotations
 
@@ -437,34 +437,24 @@ def payload_size_bytes(value) -> int:
     return len(text.encode("utf-8"))
 
 
-def task_result_within_payload_limit(value) -> bool:
-    """Rule 1, a connector's (Task's) output: AWS "Handling errors in Step Functions
-    workflows", States.DataLimitExceeded "When the output of a connector is larger than
-    payload size quota". For a Lambda function ARN Task the output is the function's
-    result; for a service integration (lambda:invoke, startExecution.sync:2...) it is the
-    integration's response, before ResultSelector/ResultPath."""
-    return payload_size_bytes(value) <= payload_limit_bytes()
-
-
-def state_output_within_payload_limit(value) -> bool:
-    """Rule 2, a state's output: AWS "Handling errors in Step Functions workflows",
-    States.DataLimitExceeded "When the output of a state is larger than payload size
-    quota". Every state type (Pass, Task, Choice, Wait, Parallel, Map and the states of
-    each Map iteration / Parallel branch), after OutputPath."""
-    return payload_size_bytes(value) <= payload_limit_bytes()
-
-
-def state_input_within_payload_limit(value) -> bool:
-    """Rule 3, a state's input after Parameters: AWS "Handling errors in Step Functions
-    workflows", States.DataLimitExceeded "When, after Parameters processing, the input of
-    a state is larger than the payload size quota". Checked where the interpreter
-    evaluates Parameters (Pass, Task before anything is called, Map per item), so a Task
-    fails before its Lambda function is invoked."""
+def within_payload_limit(value) -> bool:
+    """AWS "Handling errors in Step Functions workflows", States.DataLimitExceeded is
+    reported "When the output of a connector is larger than payload size quota. When the
+    output of a state is larger than payload size quota. When, after Parameters
+    processing, the input of a state is larger than the payload size quota." One check,
+    applied (install_payload_limit) to: a Task's result (for a Lambda function ARN Task
+    the function's result; for a service integration such as lambda:invoke or
+    startExecution.sync:2 its response, before ResultSelector/ResultPath); every state's
+    output after OutputPath (Pass, Task, Choice, Wait, Parallel, Map and the states of
+    each iteration/branch); and a state's input after Parameters (Pass, Task before
+    anything is called, Map per item). StartExecution's own input (API reference: at most
+    262,144 bytes) is not checked: which error AWS answers with is not documented clearly
+    enough to imitate."""
     return payload_size_bytes(value) <= payload_limit_bytes()
 
 
 def data_limit_matches(error_name, error_names) -> bool | None:
-    """Rule 4, catching: AWS "Handling errors in Step Functions workflows": States.ALL "can't
+    """Catching: AWS "Handling errors in Step Functions workflows": States.ALL "can't
     catch the States.DataLimitExceeded terminal error"; States.DataLimitExceeded is "a
     terminal error that can't be caught by the States.ALL error type". So for that error
     neither States.ALL nor States.TaskFailed (which the interpreter lets match any
@@ -474,14 +464,6 @@ def data_limit_matches(error_name, error_names) -> bool | None:
     if _error_text(error_name) != DATA_LIMIT_EXCEEDED:
         return None
     return any(_error_text(name) == DATA_LIMIT_EXCEEDED for name in error_names)
-
-
-def start_execution_input_within_payload_limit(execution_input) -> bool:
-    """StartExecution's input: NOT enforced. The API reference gives input "Length
-    Constraints: Maximum length of 262144" (UTF-8 bytes), but which error AWS answers with
-    (ValidationException for the length constraint, or InvalidExecutionInput) is not
-    documented clearly enough to imitate; left alone. Kept here so the rule has a home."""
-    return True
 
 
 def _data_limit_failure(env, cause: str, event_type_name: str = "TaskFailed", lambda_event: bool = False):
@@ -538,37 +520,37 @@ def install_payload_limit() -> None:
         state_task_service,
     )
 
-    # Rule 2: every state's output (CommonStateField._eval_body calls this after OutputPath,
+    # Every state's output (CommonStateField._eval_body calls this after OutputPath,
     # outside the state's Catch/Retry: the execution fails).
     def _verify_state_output(self, env, value) -> None:
-        if not state_output_within_payload_limit(value):
+        if not within_payload_limit(value):
             raise _data_limit_failure(env, _result_cause(self.name))
 
     state_mod.CommonStateField._verify_size_quota = _verify_state_output
 
-    # Rule 1: a Lambda function ARN Task's result (the function's payload; AWS names the
+    # A Lambda function ARN Task's result (the function's payload; AWS names the
     # function ARN in the cause).
     def _verify_lambda_result(self, env, value) -> None:
         payload = value.get("Payload") if isinstance(value, dict) else value
-        if not task_result_within_payload_limit(payload):
+        if not within_payload_limit(payload):
             raise _data_limit_failure(env, _result_cause(self.resource.resource_arn), lambda_event=True)
 
     state_task_lambda.StateTaskLambda._verify_size_quota = _verify_lambda_result
 
-    # Rule 1: a service integration's response (incl. startExecution.sync[:2]; AWS names
+    # A service integration's response (incl. startExecution.sync[:2]; AWS names
     # the resource type, e.g. 'lambda', 'states', in the cause).
     def _verify_service_result(self, env, value) -> None:
-        if not task_result_within_payload_limit(value):
+        if not within_payload_limit(value):
             raise _data_limit_failure(env, _result_cause(self._get_sfn_resource_type()))
 
     state_task_service.StateTaskService._verify_size_quota = _verify_service_result
 
-    # Rule 3: the input after Parameters.
+    # The input after Parameters.
     original_parargs_eval = parargs_mod.Parargs._eval_body
 
     def _parargs_eval_body(self, env) -> None:
         original_parargs_eval(self, env)
-        if env.stack and not state_input_within_payload_limit(env.stack[-1]):
+        if env.stack and not within_payload_limit(env.stack[-1]):
             name = _state_name(env) or "?"
             raise _data_limit_failure(
                 env,
@@ -578,7 +560,7 @@ def install_payload_limit() -> None:
 
     parargs_mod.Parargs._eval_body = _parargs_eval_body
 
-    # Rule 4: States.ALL / States.TaskFailed do not match States.DataLimitExceeded.
+    # Catching: States.ALL / States.TaskFailed do not match States.DataLimitExceeded.
     original_error_equals = error_equals_decl.ErrorEqualsDecl._eval_body
 
     def _error_equals_eval_body(self, env) -> None:

@@ -427,9 +427,7 @@ def cpu_options_problem(instance_type: str, cpu_options: dict[str, Any] | None) 
     type is UnsupportedOperation. (The message wording is ours: AWS does not document it.)"""
     if not cpu_options:
         return None
-    from moto.ec2.models.instance_types import INSTANCE_TYPES
-
-    info = INSTANCE_TYPES.get(instance_type) or {}
+    info = _type_info(instance_type)
     if info.get("BareMetal") or instance_type.endswith(".metal") or not (info.get("VCpuInfo") or {}).get("ValidCores"):
         return ec2_error(
             "UnsupportedOperation",
@@ -456,10 +454,15 @@ def cpu_options_only_where_the_type_supports_them() -> None:
     InstanceBackend.run_instances = run_instances
 
 
-def _vcpu_info(instance_type: str) -> dict[str, Any] | None:
+def _type_info(instance_type: str) -> dict[str, Any]:
+    """What moto's catalogue (DescribeInstanceTypes data) says of a type; {} if unknown."""
     from moto.ec2.models.instance_types import INSTANCE_TYPES
 
-    return (INSTANCE_TYPES.get(instance_type) or {}).get("VCpuInfo")
+    return INSTANCE_TYPES.get(instance_type) or {}
+
+
+def _vcpu_info(instance_type: str) -> dict[str, Any] | None:
+    return _type_info(instance_type).get("VCpuInfo")
 
 
 # =================================================================================
