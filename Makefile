@@ -132,7 +132,10 @@ world-tests: bins
 # stopped even when the tests fail.
 rust-tests: bins
 	tests/world/up >/dev/null
-	status=0; cargo test --workspace $(LOCKED) || status=$$?; tests/world/down; exit $$status
+	status=0; cargo test --workspace $(LOCKED) || status=$$?; \
+		$(WORLD_PY) tests/world/iam_report.py >.local/iam-report.md \
+			&& echo "least-privilege report (README \"IAM\"): .local/iam-report.md"; \
+		tests/world/down; exit $$status
 
 e2e: bins
 	tests/world/up >/dev/null

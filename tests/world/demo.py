@@ -23,6 +23,7 @@ from pathlib import Path
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_TAG = "ferry-demo"
@@ -154,7 +155,12 @@ class Demo:
     def wait_instance(self, instance_id: str, state: str, timeout: float = 60) -> None:
         t0 = time.monotonic()
         while True:
-            got = self.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]["State"]["Name"]
+            try:
+                got = self.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]["State"]["Name"]
+            except ClientError as e:  # just launched: EC2 is eventually consistent (rules/consistency.py)
+                if e.response["Error"]["Code"] != "InvalidInstanceID.NotFound":
+                    raise
+                got = "not visible yet"
             if got == state:
                 return
             if time.monotonic() - t0 > timeout:

@@ -20,6 +20,9 @@ SLOW_WORLD = {
     "instanceStoppingSeconds": DAY,
     "instanceShuttingDownSeconds": DAY,
     "statusInitializingSeconds": 2 * DAY,
+    # Ids a create call just returned are NotFound by Describe* for an hour (rules/
+    # consistency.py): tests that describe what they just made call propagated() first.
+    "describeNotFoundAfterCreateSeconds": 3600,
 }
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:ferry-migrate-instance:move/web-1"
 
@@ -41,6 +44,11 @@ def ec2(world_url):
 def settle(seconds=100 * DAY):
     """Let simulated time pass."""
     clock.advance(seconds)
+
+
+def propagated():
+    """Let the ids just created propagate (EC2 eventual consistency, rules/consistency.py)."""
+    settle(config.get("describeNotFoundAfterCreateSeconds") + 1)
 
 
 def code_of(excinfo):
@@ -100,6 +108,7 @@ def test_create_image_carries_every_volume_onto_snapshots_and_mappings(ec2, net,
     assert volumes["/dev/sda1"]["Encrypted"] and root_key.startswith("arn:aws:kms:")
 
     image_id = make_image(ec2, source["InstanceId"])
+    propagated()
     image = ec2.describe_images(ImageIds=[image_id])["Images"][0]
     assert image["RootDeviceType"] == "ebs" and image["RootDeviceName"] == "/dev/sda1"
     mappings = {m["DeviceName"]: m["Ebs"] for m in image["BlockDeviceMappings"]}
@@ -145,6 +154,7 @@ def test_create_image_tags_the_image_and_its_snapshots(ec2, net, source):
     tags = [{"Key": "ferry:execution", "Value": EXECUTION}, {"Key": "Name", "Value": "web"}]
     image_id = make_image(ec2, source["InstanceId"], TagSpecifications=[
         {"ResourceType": "image", "Tags": tags}, {"ResourceType": "snapshot", "Tags": tags}])
+    propagated()
     image = ec2.describe_images(ImageIds=[image_id])["Images"][0]
     assert {t["Key"]: t["Value"] for t in image["Tags"]}["ferry:execution"] == EXECUTION
     for m in image["BlockDeviceMappings"]:
@@ -158,6 +168,7 @@ def test_create_image_tags_the_image_and_its_snapshots(ec2, net, source):
 def test_image_is_pending_for_the_configured_time_then_available(ec2, net, source):
     config.update({"imagePendingMinutes": 10 * 24 * 60})
     image_id = make_image(ec2, source["InstanceId"])
+    propagated()
     image = ec2.describe_images(ImageIds=[image_id])["Images"][0]
     assert image["State"] == "pending" and "StateReason" not in image
     snap_id = image["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
@@ -198,6 +209,7 @@ def test_copy_and_register_image_are_pending_too(ec2, net, source):
     image_id = make_image(ec2, source["InstanceId"])
     settle(6 * DAY)
     copy_id = ec2.copy_image(SourceImageId=image_id, SourceRegion=REGION, Name="ferry-copy-1")["ImageId"]
+    propagated()
     copy = ec2.describe_images(ImageIds=[copy_id])["Images"][0]
     assert copy["State"] == "pending"
     # The copy has its own snapshots, same sizes and encryption as the source's.
@@ -214,6 +226,7 @@ def test_copy_and_register_image_are_pending_too(ec2, net, source):
     snap = next(iter(source_snaps))
     reg_id = ec2.register_image(Name="ferry-registered", RootDeviceName="/dev/xvda",
                                 BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": snap}}])["ImageId"]
+    propagated()
     reg = ec2.describe_images(ImageIds=[reg_id])["Images"][0]
     assert reg["State"] == "pending" and reg["RootDeviceName"] == "/dev/xvda"
     assert reg["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"] == snap
@@ -463,6 +476,7 @@ def test_instance_lifecycle_follows_the_clock(ec2, net):
     config.update({"instancePendingSeconds": 4 * DAY, "instanceStoppingSeconds": 6 * DAY,
                    "statusInitializingSeconds": 12 * DAY, "instanceShuttingDownSeconds": 3 * DAY})
     iid = launch(ec2, net, settle_after=False)["InstanceId"]
+    propagated()
     assert describe_instance(ec2, iid)["State"] == {"Code": 0, "Name": "pending"}
     with pytest.raises(ClientError) as e:
         ec2.stop_instances(InstanceIds=[iid])
@@ -627,6 +641,7 @@ def test_snapshots_stay_in_use_for_a_while_after_deregister(ec2, net, source):
     codes = {r["SnapshotId"]: r["ReturnCode"] for r in out["DeleteSnapshotResults"]}
     assert codes[mapping[0]["Ebs"]["SnapshotId"]] == "warn-skipped"
     assert ec2.describe_snapshots(SnapshotIds=[mapping[0]["Ebs"]["SnapshotId"]])["Snapshots"]
+    propagated()
     assert ec2.describe_images(ImageIds=[other])["Images"]
 
 
@@ -640,6 +655,7 @@ def test_ami_names_are_per_account(world_url, ec2, net, source):
                               SubnetId=subnet)["Instances"][0]["InstanceId"]
     settle(3 * DAY)
     image_id = other.create_image(InstanceId=iid, Name="ferry-shared-name")["ImageId"]
+    propagated()
     assert other.describe_images(ImageIds=[image_id])["Images"][0]["OwnerId"] == "111122223333"
 
 
@@ -675,6 +691,7 @@ def test_tag_filters_accept_execution_arns(ec2, net, source):
         {"ResourceType": "image", "Tags": tags}, {"ResourceType": "snapshot", "Tags": tags}])
     flt = [{"Name": "tag:ferry:execution", "Values": [EXECUTION]}]
     miss = [{"Name": "tag:ferry:execution", "Values": [other]}]
+    propagated()
 
     found = [i["InstanceId"] for r in ec2.describe_instances(Filters=flt)["Reservations"] for i in r["Instances"]]
     assert found == [iid]

@@ -53,6 +53,12 @@ def settle():
     clock.advance(3600)
 
 
+def propagated():
+    """Let ids just created and KMS grants just made take effect (rules/consistency.py:
+    EC2 and KMS are eventually consistent)."""
+    clock.advance(max(config.get("describeNotFoundAfterCreateSeconds"), config.get("kmsGrantDelaySeconds")) + 1)
+
+
 def err(excinfo):
     e = excinfo.value.response["Error"]
     return e["Code"], e.get("Message", "")
@@ -233,6 +239,7 @@ def test_rule1_snapshot_create_volume_permission(world):
     a, b, c = world.ec2(A), world.ec2(B), world.ec2(C)
     vol = a.create_volume(Size=8, AvailabilityZone=REGION + "a")["VolumeId"]
     snap = a.create_snapshot(VolumeId=vol)["SnapshotId"]
+    propagated()
 
     with pytest.raises(ClientError) as e:
         b.describe_snapshots(SnapshotIds=[snap])
@@ -299,6 +306,7 @@ def test_rule3_copy_needs_read_access_to_every_snapshot(world):
     a.modify_snapshot_attribute(SnapshotId=snaps[1], Attribute="createVolumePermission",
                                 CreateVolumePermission={"Add": [{"UserId": B}]})
     copied = b.copy_image(SourceImageId=image, SourceRegion=REGION, Name="copy")["ImageId"]
+    propagated()
     mine = b.describe_images(ImageIds=[copied])["Images"][0]
     assert mine["OwnerId"] == B
     new_snaps = [m["Ebs"]["SnapshotId"] for m in mine["BlockDeviceMappings"]]
@@ -321,14 +329,17 @@ def test_rule3_copy_tags_only_with_copy_image_tags_and_only_callers_tags(world):
     assert a.describe_images(ImageIds=[image])["Images"][0]["Tags"] == [{"Key": "owner-tag", "Value": "a"}]
 
     plain = b.copy_image(SourceImageId=image, SourceRegion=REGION, Name="plain")["ImageId"]
+    propagated()
     assert b.describe_images(ImageIds=[plain])["Images"][0].get("Tags", []) == []
     tagged = b.copy_image(SourceImageId=image, SourceRegion=REGION, Name="tagged", CopyImageTags=True,
                           TagSpecifications=[{"ResourceType": "image", "Tags": [{"Key": "x", "Value": "1"}]}])["ImageId"]
+    propagated()
     tags = {t["Key"]: t["Value"] for t in b.describe_images(ImageIds=[tagged])["Images"][0]["Tags"]}
     assert tags == {"b-tag": "b", "x": "1"}
 
     # Within one account CopyImageTags copies the owner's tags.
     own = a.copy_image(SourceImageId=image, SourceRegion=REGION, Name="own", CopyImageTags=True)["ImageId"]
+    propagated()
     assert a.describe_images(ImageIds=[own])["Images"][0]["Tags"] == [{"Key": "owner-tag", "Value": "a"}]
 
 
@@ -339,6 +350,7 @@ def test_rule3_copy_is_idempotent_with_client_token(world):
     first = b.copy_image(SourceImageId=image, SourceRegion=REGION, Name="copy-c", ClientToken="tok-1")["ImageId"]
     again = b.copy_image(SourceImageId=image, SourceRegion=REGION, Name="copy-c", ClientToken="tok-1")["ImageId"]
     assert first == again
+    propagated()
     assert [i["ImageId"] for i in b.describe_images(Owners=["self"])["Images"]] == [first]
     with pytest.raises(ClientError) as e:
         b.copy_image(SourceImageId=image, SourceRegion=REGION, Name="other", ClientToken="tok-1")
@@ -352,6 +364,7 @@ def test_rule3_copy_reencrypts_under_the_callers_key(world):
     share(a, image, B)
     copied = b.copy_image(SourceImageId=image, SourceRegion=REGION, Name="enc",
                           Encrypted=True, KmsKeyId=key_b)["ImageId"]
+    propagated()
     mappings = b.describe_images(ImageIds=[copied])["Images"][0]["BlockDeviceMappings"]
     assert mappings[0]["Ebs"]["Encrypted"] is True
     snap = b.describe_snapshots(SnapshotIds=[mappings[0]["Ebs"]["SnapshotId"]])["Snapshots"][0]
@@ -377,6 +390,7 @@ def test_rule4_launch_without_key_access_terminates_with_client_error(world):
     b = world.ec2(B)
     started = launch(b, image)
     assert started["State"]["Name"] == "pending"
+    propagated()
     early = b.describe_instances(InstanceIds=[started["InstanceId"]])["Reservations"][0]["Instances"][0]
     if early["State"]["Name"] == "pending":  # instance states on the clock (rules/instances.py)
         assert early.get("StateReason", {}).get("Code") not in ("Client.InternalError", "Client.UserInitiatedShutdown")
@@ -404,6 +418,7 @@ def test_rule4_kms_grant_gives_and_retiring_takes_key_access(world):
     listed = kms_a.list_grants(KeyId=key_a)["Grants"]
     assert [g["GrantId"] for g in listed] == [grant["GrantId"]]
     assert listed[0]["GranteePrincipal"] == f"arn:aws:iam::{B}:root" and listed[0]["Name"] == "share-with-b"
+    propagated()  # a new grant takes effect a while later (KMS eventual consistency)
 
     assert instance(b, launch(b, image)["InstanceId"])["State"]["Name"] != "terminated"
     assert kms_b.describe_key(KeyId=key_a)["KeyMetadata"]["Arn"] == key_a
@@ -418,10 +433,12 @@ def test_rule4_kms_grant_gives_and_retiring_takes_key_access(world):
     # A grant with too few operations is not enough; a revoked grant is gone.
     g2 = kms_a.create_grant(KeyId=key_a, GranteePrincipal=f"arn:aws:iam::{B}:role/OrganizationAccountAccessRole",
                             Operations=["Decrypt"])
+    propagated()
     assert instance(b, launch(b, image)["InstanceId"])["State"]["Name"] == "terminated"
     kms_a.revoke_grant(KeyId=key_a, GrantId=g2["GrantId"])
     g3 = kms_a.create_grant(KeyId=key_a, GranteePrincipal=f"arn:aws:iam::{B}:role/OrganizationAccountAccessRole",
                             Operations=["Decrypt", "CreateGrant"])
+    propagated()
     assert instance(b, launch(b, image)["InstanceId"])["State"]["Name"] != "terminated"
     # C may not retire B's grant; B (grantee without RetireGrant, not retiring principal) neither.
     with pytest.raises(ClientError) as e:
@@ -453,6 +470,7 @@ def test_rule4_cross_account_kms_calls_by_key_arn(world):
     # A grant allows exactly its operations.
     kms_a.create_grant(KeyId=key_a, GranteePrincipal=f"arn:aws:iam::{B}:root",
                        Operations=["GenerateDataKeyWithoutPlaintext"])
+    propagated()
     assert kms_b.generate_data_key_without_plaintext(KeyId=key_a, KeySpec="AES_256")["KeyId"] == key_a
     with pytest.raises(ClientError) as e:
         kms_b.generate_data_key(KeyId=key_a, KeySpec="AES_256")

@@ -36,6 +36,24 @@ DEFAULTS = {
     # KMS operations an account must be allowed (key policy or grant) on the key of
     # each encrypted snapshot to launch from / copy an AMI, and on the copy's key.
     "kmsLaunchOperations": ["Decrypt", "CreateGrant"],
+    # ... and the caller of StartInstances on the key of each encrypted volume of the
+    # instance (AWS knowledge center "kms-iam-ec2-permission": kms:CreateGrant for EC2;
+    # EBS UG "Requirements for Amazon EBS encryption": kms:Decrypt). Else the instance
+    # goes pending -> stopped with Client.InternalError. See rules/run_instances.py.
+    "kmsStartOperations": ["CreateGrant", "Decrypt"],
+    # --- eventual consistency (rules/consistency.py) ---
+    # Simulated seconds after a create call (CreateImage, CopyImage, RegisterImage,
+    # RunInstances, CreateSnapshot, CopySnapshot) during which the ids it returned are
+    # not found by the creating account's Describe* by id (InvalidAMIID.NotFound,
+    # InvalidInstanceID.NotFound, InvalidSnapshot.NotFound) nor listed by filters.
+    # EC2 developer guide "Eventual consistency in the Amazon EC2 API" gives no figure
+    # ("starting with a couple of seconds of wait time"); 0 = consistent at once.
+    "describeNotFoundAfterCreateSeconds": 5,
+    # Simulated seconds before a new KMS grant takes effect for its grantee, unless the
+    # request passes the grant's token (KMS developer guide "Using a grant token": "It
+    # typically takes less than a few seconds ... in some cases it can take several
+    # minutes"). EC2 using a key on the caller's behalf cannot pass a token: it waits.
+    "kmsGrantDelaySeconds": 5,
     "kmsCopySourceOperations": ["Decrypt", "CreateGrant", "ReEncryptFrom"],
     "kmsCopyDestinationOperations": ["GenerateDataKeyWithoutPlaintext", "CreateGrant", "ReEncryptTo"],
     # --- Step Functions (engine/sfn.py) ---

@@ -104,6 +104,9 @@ def load_template(path: Path) -> dict:
         return yaml.load(f, Loader=_TemplateLoader)
 
 
+_NO_VALUE = object()  # !Ref AWS::NoValue: the property / list item is removed
+
+
 class Resolver:
     """Evaluates the intrinsic functions the template uses, given what is deployed."""
 
@@ -118,8 +121,12 @@ class Resolver:
         return bool(self.resolve(self.conditions[name]))
 
     def resolve(self, value):
+        out = self._resolve(value)
+        return None if out is _NO_VALUE else out
+
+    def _resolve(self, value):
         if isinstance(value, list):
-            return [self.resolve(v) for v in value]
+            return [r for r in (self._resolve(v) for v in value) if r is not _NO_VALUE]
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
@@ -149,7 +156,7 @@ class Resolver:
                 return self.resolve(text).split(sep)
             if key == "Fn::If":
                 name, yes, no = arg
-                return self.resolve(yes if self.condition(name) else no)
+                return self._resolve(yes if self.condition(name) else no)
             if key == "Fn::Equals":
                 a, b = self.resolve(arg)
                 return a == b
@@ -173,11 +180,12 @@ class Resolver:
                 return base64.b64encode(str(self.resolve(arg)).encode()).decode()
             if key == "Fn::ToJsonString":
                 return json.dumps(self.resolve(arg))
-        return {k: self.resolve(v) for k, v in value.items()}
+        resolved = {k: self._resolve(v) for k, v in value.items()}
+        return {k: v for k, v in resolved.items() if v is not _NO_VALUE}
 
     def _ref(self, name: str):
         if name == "AWS::NoValue":
-            return None
+            return _NO_VALUE
         if name in self.params:
             return self.params[name]
         parameters = self.template.get("Parameters") or {}
@@ -234,54 +242,100 @@ def _bootstrap_zip(binary: Path) -> bytes:
     return buf.getvalue()
 
 
-def _policy_documents(policies, resolver: Resolver, params: dict) -> list[dict]:
-    """SAM `Policies` -> IAM policy documents (inline statements and the templates used)."""
-    docs = []
-    for policy in policies or []:
-        policy = resolver.resolve(policy)
-        if isinstance(policy, dict) and "Statement" in policy:
-            docs.append(policy)
-        elif isinstance(policy, dict) and "LambdaInvokePolicy" in policy:
-            name = policy["LambdaInvokePolicy"]["FunctionName"]
-            docs.append(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Action": ["lambda:InvokeFunction"],
-                            "Resource": [
-                                f"arn:aws:lambda:{params['AWS::Region']}:{params['AWS::AccountId']}:function:{name}",
-                                f"arn:aws:lambda:{params['AWS::Region']}:{params['AWS::AccountId']}:function:{name}:*",
-                            ],
-                        }
-                    ],
-                }
-            )
-        # Managed policy names/ARNs and other SAM templates: nothing is enforced by the
-        # world, so they are not reproduced.
-    return docs
+def sam_transform(template: dict, params: dict) -> dict:
+    """The template as SAM deploys it: aws-sam-translator (SAM's own transform) turns
+    every AWS::Serverless::* resource into CloudFormation, expanding each function's
+    and state machine's `Policies` (inline statements, policy templates such as
+    LambdaInvokePolicy, managed policy names) into its AWS::IAM::Role. Code and
+    definition locations are replaced by placeholders (the transform wants S3 URIs;
+    the world deploys the local binaries and ASL files itself)."""
+    import copy
+
+    from samtranslator.translator.transform import transform
+
+    fragment = copy.deepcopy(template)
+    for logical, res in (fragment.get("Resources") or {}).items():
+        props = res.get("Properties") or {}
+        if res.get("Type") == "AWS::Serverless::Function" and "CodeUri" in props:
+            props["CodeUri"] = f"s3://ferry-world/{logical}.zip"
+        if res.get("Type") == "AWS::Serverless::StateMachine" and "DefinitionUri" in props:
+            props["DefinitionUri"] = {"Bucket": "ferry-world", "Key": f"{logical}.asl.json"}
+
+    class _NoManagedPolicies:
+        # Managed policy NAMES in Policies would be looked up in IAM; ferry's template
+        # uses none (a name would fail the transform here, as it would in sam build).
+        def load(self):
+            return {}
+
+    os.environ.setdefault("AWS_DEFAULT_REGION", params["AWS::Region"])
+    return transform(fragment, dict(params), _NoManagedPolicies())
 
 
-def _ensure_role(iam, name: str, service: str, docs: list[dict]) -> str:
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
-    }
+def translated_roles(cfn: dict, resolver: "Resolver") -> dict:
+    """Resource logical id (function / state machine) -> its role as SAM made it:
+    {"logical", "trust", "policies": [(name, document)], "managed": [ARN]}."""
+    resources = cfn.get("Resources") or {}
+    roles = {}
+    for logical, res in resources.items():
+        if res.get("Type") != "AWS::IAM::Role":
+            continue
+        props = res.get("Properties") or {}
+        roles[logical] = {
+            "logical": logical,
+            "trust": resolver.resolve(props.get("AssumeRolePolicyDocument")),
+            "policies": [
+                (p["PolicyName"], resolver.resolve(p["PolicyDocument"])) for p in props.get("Policies") or []
+            ],
+            "managed": [resolver.resolve(a) for a in props.get("ManagedPolicyArns") or []],
+            "path": props.get("Path", "/"),
+        }
+    owners = {}
+    for logical, res in resources.items():
+        props = res.get("Properties") or {}
+        ref = props.get("Role") if res.get("Type") == "AWS::Lambda::Function" else (
+            props.get("RoleArn") if res.get("Type") == "AWS::StepFunctions::StateMachine" else None
+        )
+        if isinstance(ref, dict) and "Fn::GetAtt" in ref:
+            role_logical = ref["Fn::GetAtt"][0]
+            if role_logical in roles:
+                owners[logical] = roles[role_logical]
+    return owners
+
+
+def ensure_role(iam, name: str, trust: dict, policies: list, managed: list, path: str = "/") -> str:
+    """Create or update a role with exactly these inline policies; attach the managed
+    policies the world knows (AWS managed policies such as AWSLambdaBasicExecutionRole
+    grant only CloudWatch Logs / X-Ray, which no step calls, and are skipped when the
+    world does not have them)."""
     try:
         arn = iam.get_role(RoleName=name)["Role"]["Arn"]
         iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
     except iam.exceptions.NoSuchEntityException:
-        arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust), Path="/")["Role"]["Arn"]
+        arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust), Path=path)["Role"]["Arn"]
     existing = set(iam.list_role_policies(RoleName=name)["PolicyNames"])
     wanted = set()
-    for i, doc in enumerate(docs):
-        policy_name = f"{name}-policy-{i}"
+    for policy_name, doc in policies:
         wanted.add(policy_name)
+        if "Version" not in doc:
+            # SAM's policy templates (LambdaInvokePolicy...) have no Version. IAM takes
+            # that as 2008-10-17 (IAM User Guide, "IAM JSON policy elements: Version");
+            # moto refuses it. Same statements, no policy variables: 2012-10-17.
+            doc = {"Version": "2012-10-17", **doc}
         iam.put_role_policy(RoleName=name, PolicyName=policy_name, PolicyDocument=json.dumps(doc))
     for stale in existing - wanted:
         iam.delete_role_policy(RoleName=name, PolicyName=stale)
+    for policy_arn in managed:
+        try:
+            iam.attach_role_policy(RoleName=name, PolicyArn=policy_arn)
+        except (iam.exceptions.NoSuchEntityException, iam.exceptions.InvalidInputException):
+            pass
     return arn
+
+
+def role_name(stack: str, role_logical: str) -> str:
+    """CloudFormation names a role <stack>-<logical id>-<random suffix>; the world
+    leaves the suffix out (at most 64 characters)."""
+    return f"{stack}-{role_logical}"[:64]
 
 
 def deploy(template_path: Path, binaries: Path, endpoint: str, region: str, stack: str) -> dict:
@@ -310,6 +364,7 @@ def deploy(template_path: Path, binaries: Path, endpoint: str, region: str, stac
         "AWS::StackId": f"arn:aws:cloudformation:{region}:{account}:stack/{stack}/ferry-world",
     }
     resolver = Resolver(template, params)
+    cfn = sam_transform(template, params)
 
     # Names first, so every !Ref / !GetAtt resolves whatever the order.
     functions = {}
@@ -344,6 +399,7 @@ def deploy(template_path: Path, binaries: Path, endpoint: str, region: str, stac
         params[f"{logical}.Arn"] = arn
         params[f"{logical}.Name"] = name
 
+    roles = translated_roles(cfn, resolver)
     missing = [f["binary"] for f in functions.values() if not os.access(f["binary"], os.X_OK)]
     if missing:
         raise SystemExit(
@@ -368,8 +424,10 @@ def deploy(template_path: Path, binaries: Path, endpoint: str, region: str, stac
     # Functions.
     for logical, fn in functions.items():
         props = _merge(globals_fn, resources[logical].get("Properties") or {})
-        docs = _policy_documents(props.get("Policies"), resolver, params)
-        role_arn = _ensure_role(iam, f"{fn['name']}-role", "lambda.amazonaws.com", docs)
+        role = roles[logical]
+        role_arn = ensure_role(
+            iam, role_name(stack, role["logical"]), role["trust"], role["policies"], role["managed"], role["path"]
+        )
         fn["role"] = role_arn
         env = {k: str(v) for k, v in (resolver.resolve(props.get("Environment") or {}).get("Variables") or {}).items()}
         config = {
@@ -422,8 +480,10 @@ def deploy(template_path: Path, binaries: Path, endpoint: str, region: str, stac
 
         definition = re.sub(r"\$\{([A-Za-z0-9_]+)\}", substitute, text)
         json.loads(definition)  # fail here, clearly, rather than in the world
-        docs = _policy_documents(props.get("Policies"), resolver, params)
-        role_arn = _ensure_role(iam, f"{sm['name']}-role", "states.amazonaws.com", docs)
+        role = roles[logical]
+        role_arn = ensure_role(
+            iam, role_name(stack, role["logical"]), role["trust"], role["policies"], role["managed"], role["path"]
+        )
         kwargs = {"definition": definition, "roleArn": role_arn}
         tracing = props.get("Tracing") or {}
         if tracing:
@@ -459,6 +519,63 @@ def deploy(template_path: Path, binaries: Path, endpoint: str, region: str, stac
         "logs": str(Path(os.environ.get("FERRY_WORLD_STATE_DIR", REPO_ROOT / ".local")) / "logs"),
         "deployedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def deploy_stack(template_path: Path, endpoint: str, account: str, region: str, parameters: dict,
+                 stack: str = "ferry-target") -> dict:
+    """Deploys a plain CloudFormation template's IAM roles (target-account.yaml) into
+    `account`, as CloudFormation would: parameters (defaults, AllowedPattern checked),
+    conditions, !If / AWS::NoValue, !Sub with AWS::Partition. Acts as the account through
+    its OrganizationAccountAccessRole. Returns the stack's Outputs. Idempotent."""
+    import boto3
+
+    template = load_template(template_path)
+    declared = template.get("Parameters") or {}
+    values = {}
+    for name, spec in declared.items():
+        value = parameters.get(name, spec.get("Default"))
+        if value is None:
+            raise ValueError(f"{template_path.name}: parameter {name} is required")
+        pattern = spec.get("AllowedPattern")
+        if pattern and not re.fullmatch(pattern, str(value)):
+            raise ValueError(f"{template_path.name}: parameter {name}={value!r} does not match {pattern}")
+        values[name] = str(value)
+    unknown = set(parameters) - set(declared)
+    if unknown:
+        raise ValueError(f"{template_path.name}: unknown parameters {sorted(unknown)}")
+    params = {
+        "AWS::Region": region, "AWS::AccountId": account, "AWS::StackName": stack,
+        "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com", **values,
+    }
+    resolver = Resolver(template, params)
+    sts = boto3.client("sts", endpoint_url=endpoint, region_name=region,
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    creds = sts.assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole", RoleSessionName="ferry-world-deploy"
+    )["Credentials"]
+    iam = boto3.client(
+        "iam", endpoint_url=endpoint, region_name=region, aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"],
+    )
+    resources = template.get("Resources") or {}
+    for logical, res in resources.items():
+        if res.get("Type") != "AWS::IAM::Role":
+            continue
+        props = res.get("Properties") or {}
+        name = resolver.resolve(props.get("RoleName")) or role_name(stack, logical)
+        path = resolver.resolve(props.get("Path")) or "/"
+        params[logical] = name
+        params[f"{logical}.Arn"] = f"arn:aws:iam::{account}:role{path}{name}"
+    for logical, res in resources.items():
+        if res.get("Type") != "AWS::IAM::Role":
+            continue
+        props = resolver.resolve(res.get("Properties") or {})
+        ensure_role(
+            iam, params[logical], props["AssumeRolePolicyDocument"],
+            [(p["PolicyName"], p["PolicyDocument"]) for p in props.get("Policies") or []],
+            props.get("ManagedPolicyArns") or [], props.get("Path") or "/",
+        )
+    return {k: resolver.resolve(v.get("Value")) for k, v in (template.get("Outputs") or {}).items()}
 
 
 def main(argv=None) -> int:

@@ -25,6 +25,12 @@ Control API (JSON):
                                               cleared + Lambda sandboxes stopped
   GET    /ferry-world/functions               the Lambda runner's sandboxes and counts
   GET    /ferry-world/sfn/retries?executionArn=   Retry delays the interpreter chose
+  POST   /ferry-world/stacks                  deploy a plain template's IAM roles into an
+         account, as CloudFormation would: {"template": "target-account.yaml", "account":
+         "...", "parameters": {...}} -> {"outputs": {...}} (deploy.deploy_stack)
+  GET    /ferry-world/iam/usage               per evaluated role: calls, and the allowed
+                                              actions no call used (rules/iam.py)
+  DELETE /ferry-world/iam/usage               forget the usage recorded so far
 """
 from __future__ import annotations
 
@@ -481,6 +487,26 @@ class WorldMiddleware:
             arn = params.get("executionArn")
             delays = [d for d in list(sfn.RETRY_DELAYS) if arn is None or d["executionArn"] == arn]
             return 200, {"retries": delays}
+        if path == "/ferry-world/stacks" and method == "POST":
+            from . import deploy
+
+            template = deploy.REPO_ROOT / body["template"]
+            if template.parent != deploy.REPO_ROOT or not template.exists():
+                raise ValueError(f"no template {body['template']!r} at the repository root")
+            endpoint = f"http://127.0.0.1:{self.port}"
+            outputs = deploy.deploy_stack(
+                template, endpoint, str(body["account"]), body.get("region", "us-east-1"),
+                dict(body.get("parameters") or {}), body.get("stack", "ferry-target"),
+            )
+            return 200, {"outputs": outputs}
+        if path == "/ferry-world/iam/usage":
+            from ..rules import iam
+
+            if method == "GET":
+                return 200, {"roles": iam.usage_report()}
+            if method == "DELETE":
+                iam.reset_usage()
+                return 200, {"roles": {}}
         return 404, {"error": f"no such control endpoint: {method} {path}"}
 
 

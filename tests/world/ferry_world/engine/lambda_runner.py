@@ -119,12 +119,13 @@ class FunctionSpec:
     log_format: str | None
     app_log_level: str | None
     system_log_level: str | None
+    role: str = ""
 
     @property
     def key(self) -> str:
         blob = json.dumps(
             [self.arn, self.version, str(self.code_dir), self.timeout, self.memory, self.env,
-             self.log_format, self.app_log_level],
+             self.log_format, self.app_log_level, self.role],
             sort_keys=True,
         )
         return hashlib.sha256(blob.encode()).hexdigest()
@@ -186,6 +187,7 @@ class Sandbox:
             target=self.server.serve_forever, name=f"runtime-api-{spec.name}", daemon=True
         ).start()
 
+        self.credentials = runner.credentials_for(spec)
         self.log_path = runner.log_dir / f"{spec.name}.log"
         self.log_file = open(self.log_path, "ab", buffering=0)
         bootstrap = spec.code_dir / "bootstrap"
@@ -230,8 +232,10 @@ class Sandbox:
             "AWS_REGION": spec.region,
             "AWS_DEFAULT_REGION": spec.region,
             "AWS_ENDPOINT_URL": endpoint,
-            "AWS_ACCESS_KEY_ID": access_key_for(spec.name),
-            "AWS_SECRET_ACCESS_KEY": "ferry-world-secret-" + spec.name,
+            # The function role's credentials, as Lambda gives them (an STS session of
+            # the execution role named after the function): the world evaluates that
+            # role's identity policies (rules/iam.py).
+            **self.credentials,
             # No profile files (HOME has no .aws/), no IMDS: everything comes from the
             # environment, as in Lambda.
             "AWS_EC2_METADATA_DISABLED": "true",
@@ -572,6 +576,34 @@ class Runner:
                 shutil.rmtree(tmp, ignore_errors=True)
         return target
 
+    def credentials_for(self, spec: FunctionSpec) -> dict:
+        """Lambda's execution-role credentials for a new sandbox: AssumeRole of the
+        function's role (session name = function name) in the world's STS. A function
+        without a role gets a per-function key that acts as its account's root."""
+        if spec.role:
+            try:
+                from moto.sts.models import sts_backends
+                from moto.utilities.utils import get_partition
+
+                account = spec.role.split(":")[4]
+                assumed = sts_backends[account][get_partition(spec.region)].assume_role(
+                    region_name=spec.region, role_session_name=spec.name, role_arn=spec.role,
+                    policy=None, duration=43200, external_id=None,
+                )
+                self._functions[assumed.access_key_id] = spec.name
+                return {
+                    "AWS_ACCESS_KEY_ID": assumed.access_key_id,
+                    "AWS_SECRET_ACCESS_KEY": assumed.secret_access_key,
+                    "AWS_SESSION_TOKEN": assumed.session_token,
+                }
+            except Exception:  # noqa: BLE001 - logged; the function runs as root instead
+                LOG.exception("could not assume %s for %s", spec.role, spec.name)
+        self._functions[access_key_for(spec.name)] = spec.name
+        return {
+            "AWS_ACCESS_KEY_ID": access_key_for(spec.name),
+            "AWS_SECRET_ACCESS_KEY": "ferry-world-secret-" + spec.name,
+        }
+
     def spec_for(self, fn) -> FunctionSpec:
         logging_config = getattr(fn, "logging_config", None) or {}
         version = str(getattr(fn, "version", "$LATEST") or "$LATEST")
@@ -590,6 +622,7 @@ class Runner:
             log_format=logging_config.get("LogFormat"),
             app_log_level=logging_config.get("ApplicationLogLevel"),
             system_log_level=logging_config.get("SystemLogLevel"),
+            role=str(getattr(fn, "role", "") or ""),
         )
 
     # -- invoke -------------------------------------------------------------------------
@@ -597,7 +630,6 @@ class Runner:
     def invoke(self, fn, payload: bytes, invoked_arn: str | None = None) -> tuple[bytes, bool, bytes]:
         """Runs one invocation; returns (body, is_error, log bytes)."""
         spec = self.spec_for(fn)
-        self._functions[access_key_for(spec.name)] = spec.name
         sandbox = self._acquire(spec)
         inv = Invocation(payload=payload or b"{}", function_arn=invoked_arn or spec.arn, timeout=spec.timeout)
         try:

@@ -24,14 +24,19 @@ Modules (rules/):
   create_image.py         CreateImage, AMI names, snapshots in use, RegisterImage mappings
   instances.py            instance states on the clock, stop/termination protection
   instance_types.py       instance types offered per AZ
-  run_instances.py        RunInstances: image, AZ, volumes, attributes, ClientToken, keys
+  run_instances.py        RunInstances: image, AZ, volumes, attributes, ClientToken, keys;
+                          the volumes' keys at StartInstances
   elastic_ips.py          Elastic IP reassociation
+  consistency.py          eventual consistency: ids just created not found by Describe*
+                          yet, KMS grants effective a while after CreateGrant (or with
+                          their grant token)
   trust.py                STS AssumeRole: role trust policies
+  iam.py                  IAM identity policies evaluated on every call a role makes
+                          (moto's access-control hook), the authorizations each EC2
+                          call needs, and the least-privilege usage report
   iam_policy.py           the IAM policy-language evaluator (statements, principals,
-                          conditions) used by kms.py and trust.py
+                          conditions) used by iam.py, kms.py and trust.py
   common.py, errors.py    shared helpers (backends, callers, clock); error codes/messages
-IAM identity-policy evaluation, when it comes, goes in iam.py (built on iam_policy.py)
-and its rules into a group below.
 
 "Rule N" in a docstring refers to the numbered rules of its group: the migration rules
 (CreateImage ... Elastic IPs) and the sharing rules (1 visibility, 2 launch, 3 copy,
@@ -45,10 +50,12 @@ import threading
 from . import (
     block_public_access,
     common,
+    consistency,
     copy_image,
     create_image,
     ebs_encryption,
     elastic_ips,
+    iam,
     image_states,
     images,
     instance_types,
@@ -76,6 +83,9 @@ GROUPS = {
         run_instances.run_instances_is_idempotent_with_a_client_token,  # after: its wrapper runs first
         run_instances.block_device_mappings_say_what_they_map,  # after run_instances_honours_...: wraps its check
         elastic_ips.elastic_ip_moves_with_allow_reassociation,
+        # On moto's dispatch: sees every create/Describe* call whatever rule serves it,
+        # so anywhere in the order; listed in both groups, installed once.
+        consistency.describe_finds_new_ids_only_after_a_while,
     ],
     # Sharing and copying AMIs and snapshots across accounts, and the KMS keys under them.
     "sharing": [
@@ -83,6 +93,7 @@ GROUPS = {
         kms.aws_managed_keys_are_created_on_first_use,
         kms_api.key_policies_must_be_well_formed,  # before: PutKeyPolicy is authorized first
         kms_api.kms_calls_follow_key_policies_and_grants,
+        consistency.new_kms_grants_take_effect_after_a_while,  # on moto's dispatch: reads GrantTokens, stamps new grants
         ebs_encryption.ebs_encrypts_under_the_default_key,
         snapshots.shared_snapshots_are_visible_and_restorable,
         images.shared_images_are_visible_and_only_their_owner_shares_them,
@@ -93,14 +104,22 @@ GROUPS = {
         block_public_access.image_block_public_access,
         ebs_encryption.ebs_default_kms_key_calls,
         run_instances.launch_needs_a_visible_image_and_its_keys,
+        run_instances.start_needs_use_of_the_volume_keys,  # after: shares its StateReason property
+        consistency.describe_finds_new_ids_only_after_a_while,  # once, if "migration" did not install it
         images.malformed_ami_ids_are_refused,  # last: checks the id before any other rule
     ],
     # Cross-account trust.
     "trust": [
         trust.assume_role_follows_the_trust_policy,
     ],
+    # IAM identity policies of the roles callers assume (key use asks iam.py from kms.py
+    # whether or not this group is installed: a role with no policy may use a key only
+    # by a key policy naming it or a grant).
+    "iam": [
+        iam.identity_policies_are_evaluated,
+    ],
 }
-ORDER = ("migration", "sharing", "trust")
+ORDER = ("migration", "sharing", "trust", "iam")
 
 _lock = threading.RLock()
 

@@ -187,12 +187,12 @@ _released: dict[str, tuple[str, float]] = {}  # snapshot id -> (its image, in us
 _released_lock = threading.Lock()
 
 
-def _image_snapshot_ids(ami: Any) -> list[str]:
+def image_snapshot_ids(ami: Any) -> list[str]:
     return [sid for m in image_mappings(ami) if (sid := (m.get("Ebs") or {}).get("SnapshotId"))]
 
 
 def _used_by_other_image(backend: Any, snapshot_id: str, ami_id: str) -> bool:
-    return any(a.id != ami_id and snapshot_id in _image_snapshot_ids(a) for a in list(backend.amis.values()))
+    return any(a.id != ami_id and snapshot_id in image_snapshot_ids(a) for a in list(backend.amis.values()))
 
 
 def snapshots_stay_in_use_after_deregister() -> None:
@@ -215,7 +215,7 @@ def snapshots_stay_in_use_after_deregister() -> None:
 
     def deregister_image(self: Any, ami_id: str) -> Any:
         ami = self.amis.get(ami_id)
-        snapshot_ids = _image_snapshot_ids(ami) if ami is not None else []
+        snapshot_ids = image_snapshot_ids(ami) if ami is not None else []
         result = inner_deregister(self, ami_id)
         until = clock.now().timestamp() + float(config.get("snapshotInUseAfterDeregisterSeconds"))
         with _released_lock:
@@ -241,7 +241,7 @@ def snapshots_stay_in_use_after_deregister() -> None:
         self.error_on_dryrun()
         with_snapshots = str(self._get_param("DeleteAssociatedSnapshots", "false")).lower() == "true"
         ami = self.ec2_backend.amis.get(ami_id)
-        snapshot_ids = _image_snapshot_ids(ami) if (with_snapshots and ami is not None) else []
+        snapshot_ids = image_snapshot_ids(ami) if (with_snapshots and ami is not None) else []
         self.ec2_backend.deregister_image(ami_id)
         results = []
         for sid in snapshot_ids:

@@ -76,6 +76,20 @@ def ec2_error(code: str, message: str) -> Exception:
     return EC2ClientError(code, message)
 
 
+def not_found(kind: str, ids: list[str]) -> Exception:
+    """What EC2 answers for ids it does not know (API Reference "Error codes for the
+    Amazon EC2 API"), worded as moto and the other rules word it: `kind` "image"
+    (InvalidAMIID.NotFound), "instance" (InvalidInstanceID.NotFound) or "snapshot"
+    (InvalidSnapshot.NotFound)."""
+    from moto.ec2.exceptions import InvalidAMIIdError, InvalidInstanceIdError
+
+    if kind == "image":
+        return InvalidAMIIdError(list(ids))
+    if kind == "instance":
+        return InvalidInstanceIdError(list(ids))
+    return ec2_error("InvalidSnapshot.NotFound", f"The snapshot '{ids[0]}' does not exist.")
+
+
 def kms_access_denied(message: str):
     from moto.kms.exceptions import AccessDeniedException
     import json
@@ -100,8 +114,9 @@ def kms_malformed_policy(message: str):
     return err
 
 
-def sts_access_denied(message: str):
-    """STS's AccessDenied: HTTP 403, code AccessDenied, a Sender fault."""
+def sts_access_denied(message: str, namespace: str = "sts"):
+    """STS's (or IAM's, `namespace="iam"`) AccessDenied: HTTP 403, code AccessDenied, a
+    Sender fault."""
     from moto.core.exceptions import _RESTError
 
     class AccessDenied(_RESTError):
@@ -115,7 +130,7 @@ def sts_access_denied(message: str):
     import uuid
 
     err.description = (
-        '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
+        f'<ErrorResponse xmlns="https://{namespace}.amazonaws.com/doc/{"2010-05-08" if namespace == "iam" else "2011-06-15"}/">'
         f"<Error><Type>Sender</Type><Code>AccessDenied</Code><Message>{escape(message)}</Message></Error>"
         f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
     )

@@ -17,10 +17,41 @@ def as_list(v) -> list:
     return v if isinstance(v, list) else [v]
 
 
-def conditions_hold(conditions: dict | None, context: dict, known_keys: set) -> bool:
+class _EveryKey:
+    """`known_keys` for strict evaluation: every condition key is read (a key the request
+    does not have is absent, so only ...IfExists, Null and negated operators hold)."""
+
+    def __contains__(self, key) -> bool:
+        return True
+
+
+EVERY_KEY = _EveryKey()
+
+
+def _operator_hits(op: str, actual: str, expected: list) -> bool | None:
+    """Does one request value meet one operator (its positive form)? None: an operator
+    the world does not evaluate."""
+    if op in ("StringEquals", "StringNotEquals", "ArnEquals", "ArnNotEquals"):
+        return actual in expected
+    if op in ("StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase"):
+        return actual.lower() in [e.lower() for e in expected]
+    if op in ("StringLike", "StringNotLike", "ArnLike", "ArnNotLike"):
+        return any(fnmatch.fnmatchcase(actual, e) for e in expected)
+    if op == "Bool":
+        return actual.lower() in [e.lower() for e in expected]
+    return None
+
+
+def conditions_hold(conditions: dict | None, context: dict, known_keys, strict: bool = False) -> bool:
     """IAM condition evaluation (IAM User Guide, "IAM JSON policy elements: Condition
     operators") for the keys in `known_keys`, looked up lower-cased in `context`;
-    conditions on other keys are taken as satisfied."""
+    conditions on other keys are taken as satisfied.
+
+    A context value may be a list (a multivalued key: aws:TagKeys, kms:GrantOperations):
+    `ForAllValues:` holds when every value matches (and for no values), `ForAnyValue:`
+    when one does; a plain operator on a list is read as ForAnyValue. With `strict`
+    (identity policies, rules/iam.py), an operator the world does not evaluate (Numeric*,
+    Date*, IpAddress...) fails the statement instead of being taken as satisfied."""
     if not conditions:
         return True
     for operator, pairs in conditions.items():
@@ -28,8 +59,9 @@ def conditions_hold(conditions: dict | None, context: dict, known_keys: set) -> 
         if_exists = op.endswith("IfExists")
         if if_exists:
             op = op[: -len("IfExists")]
-        if ":" in op:  # ForAnyValue:/ForAllValues: on single-valued keys
-            op = op.split(":", 1)[1]
+        qualifier = ""
+        if ":" in op:
+            qualifier, op = op.split(":", 1)
         for key, expected in (pairs or {}).items():
             k = key.lower()
             if k not in known_keys:
@@ -40,23 +72,37 @@ def conditions_hold(conditions: dict | None, context: dict, known_keys: set) -> 
                 if (actual is None) != (str(as_list(expected)[0]).lower() == "true"):
                     return False
                 continue
+            if qualifier == "ForAllValues":
+                values = [str(a) for a in as_list(actual)]
+                hits = [_operator_hits(op, a, [str(e) for e in as_list(expected)]) for a in values]
+                if any(h is None for h in hits):
+                    if strict:
+                        return False
+                    continue
+                # ForAllValues:StringNotEquals etc.: every value must avoid the list.
+                if not all((not h) if negated else h for h in hits):
+                    return False
+                continue
+            if qualifier == "ForAnyValue" and not as_list(actual) and not if_exists:
+                # IAM UG "Creating a condition that tests multiple key values": when the
+                # key's values in the request are empty (or absent), "a condition operator
+                # modified by ForAnyValue returns false", a negated one included.
+                return False
             if actual is None:
                 if if_exists or negated:
                     continue
                 return False
             exp = [str(e) for e in as_list(expected)]
-            a = str(actual)
-            if op in ("StringEquals", "StringNotEquals", "ArnEquals", "ArnNotEquals"):
-                hit = a in exp
-            elif op in ("StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase"):
-                hit = a.lower() in [e.lower() for e in exp]
-            elif op in ("StringLike", "StringNotLike", "ArnLike", "ArnNotLike"):
-                hit = any(fnmatch.fnmatchcase(a, e) for e in exp)
-            elif op == "Bool":
-                hit = a.lower() in [e.lower() for e in exp]
-            else:
+            values = [str(a) for a in as_list(actual)]
+            hits = [_operator_hits(op, a, exp) for a in values]
+            if any(h is None for h in hits):
+                if strict:
+                    return False
                 continue
-            if hit == negated:
+            # ForAnyValue (and a plain operator on a list): one request value meets the
+            # operator; for a negated one (ForAnyValue:StringNotEquals...), one value
+            # matches none of the policy's values.
+            if not any((not h) if negated else h for h in hits):
                 return False
     return True
 

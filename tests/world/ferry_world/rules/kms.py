@@ -12,6 +12,7 @@ import json
 import re
 
 from .common import existing_backend, kms_backends, partition
+from .consistency import grant_in_effect
 from .iam_policy import policy_decision, principal_matches, shown_principal
 from .organizations import org_id_of
 
@@ -166,6 +167,7 @@ def aws_managed_keys_are_created_on_first_use() -> None:
 # Rule 4: may a principal use a KMS key (key policy + grants)
 # =================================================================================
 _KNOWN_CONDITION_KEYS = {
+    "kms:grantoperations", "kms:granteeprincipal", "kms:retiringprincipal",
     "kms:calleraccount", "kms:viaservice", "kms:grantisforawsresource", "aws:principalaccount",
     "aws:principalarn", "aws:principalorgid",
 }
@@ -186,29 +188,60 @@ def _context(account: str, principal: str, region: str, via_ec2: bool) -> dict:
     return ctx
 
 
-def kms_key_allows(key, account: str, principal: str, action: str, via_ec2: bool = False) -> bool:
+def kms_key_allows(key, account: str, principal: str, action: str, via_ec2: bool = False,
+                   extra_context: dict | None = None) -> bool:
     """Rule 4. KMS developer guide, "Determining access to a KMS key": an explicit Deny
-    in the key policy wins; otherwise the key policy must allow the principal (the
-    account root ARN as principal allows the whole account), or a grant must name the
-    principal (or its account) as grantee with the operation. Retired/revoked grants
-    are gone. IAM identity policies are not modelled (the world takes them as
-    allowing). Grant constraints (encryption context) are not checked."""
+    in the key policy wins; otherwise the key policy must allow the principal, or a
+    grant must name the principal (or its account) as grantee with the operation.
+    Retired/revoked grants are gone; a grant just made counts only once it has taken
+    effect (consistency.grant_in_effect: eventual consistency, grant tokens). Grant
+    constraints (encryption context) are not checked.
+
+    Identity policies (rules/iam.py): a key policy statement that names the caller's
+    role (or `*`) allows a caller of the key's own account by itself; one that allows
+    only the account (its root ARN or id: the "Enable IAM policies" statement) and
+    every use from another account also need the caller's identity policy to allow
+    the action on the key (KMS developer guide, "Key policies" and "Allowing users in
+    other accounts to use a KMS key"). A grant naming the role needs no identity
+    policy; a grant to the role's whole account is read like an account principal."""
+    from .iam import identity_allows, identity_is_evaluated
+
     try:
         policy = json.loads(key.policy) if key.policy else {}
     except (ValueError, TypeError):
         policy = {}
+    context = _context(account, principal, key.region, via_ec2)
+    context.update({k.lower(): v for k, v in (extra_context or {}).items()})
     decision = policy_decision(
         policy, action=action, account=account, principal=principal,
-        context=_context(account, principal, key.region, via_ec2),
-        known_keys=_KNOWN_CONDITION_KEYS, resource=key.arn,
+        context=context, known_keys=_KNOWN_CONDITION_KEYS, resource=key.arn,
     )
     if decision == "Deny":
         return False
     if decision == "Allow":
-        return True
+        if not identity_is_evaluated(account, principal):
+            return True
+        # The same policy with the account principals taken out: does it name the role?
+        names_the_role = policy_decision(
+            policy, action=action, account="-", principal=principal,
+            context=context, known_keys=_KNOWN_CONDITION_KEYS, resource=key.arn,
+        ) == "Allow"
+        if names_the_role and key.account_id == account:
+            return True
+        if identity_allows(account, principal, action, key.arn, context, key.region):
+            return True
     op = action.split(":", 1)[-1]
     for grant in list(key.grants.values()):
-        if op in (grant.operations or []) and principal_matches(grant.grantee_principal, account, principal):
+        if op not in (grant.operations or []) or not principal_matches(grant.grantee_principal, account, principal):
+            continue
+        if not grant_in_effect(grant):  # a grant just made counts a while later (consistency.py)
+            continue
+        # A grant to the role itself needs nothing else; a grant to a whole account is
+        # delegated like a key policy's account principal: the role's identity policy
+        # must allow the operation too (the stricter reading; see README).
+        if principal_matches(grant.grantee_principal, "-", principal) or not identity_is_evaluated(account, principal):
+            return True
+        if identity_allows(account, principal, action, key.arn, context, key.region):
             return True
     return False
 
@@ -221,10 +254,19 @@ def ec2_key_use_problem(key_ref, account: str, principal: str, region: str, oper
         return f"{kind}_kms"
     if getattr(key, "key_state", "Enabled") != "Enabled":
         return f"{kind}_kms_state"
-    for op in operations:
-        if not kms_key_allows(key, account, principal, f"kms:{op}", via_ec2=True):
-            return f"{kind}_kms"
+    if not ec2_may_use_key(key, account, principal, operations):
+        return f"{kind}_kms"
     return None
+
+
+def ec2_may_use_key(key, account: str, principal: str, operations) -> bool:
+    """Rule 4, the one question EC2 asks when it uses a key on a caller's behalf (launch,
+    start, copy): may `principal` of `account` use `key` for every one of `operations`
+    (KMS API names: "Decrypt", "CreateGrant", ...) through EC2 (kms:ViaService
+    ec2.<region>.amazonaws.com, kms:GrantIsForAWSResource)? kms_key_allows decides: key
+    policy, grants in effect and, where rules/iam.py evaluates the caller, its identity
+    policies. (The key's state is ec2_key_use_problem's business.)"""
+    return all(kms_key_allows(key, account, principal, f"kms:{op}", via_ec2=True) for op in operations)
 
 
 def denied_message(principal: str, action: str, key_arn: str) -> str:

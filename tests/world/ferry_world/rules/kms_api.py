@@ -76,22 +76,40 @@ def kms_authorize(prev, method_name: str, action: str, cross_ok: bool):
         parts = key_arn_parts(key_ref)
         foreign = bool(parts and parts["account"] != account)
         backend, key = kms_lookup(self, key_ref)
+        extra = _request_context(self, method_name)
         if foreign:
             if key is None:
                 raise kms_not_found(f"Key '{key_ref}' does not exist")
-            if not cross_ok or not kms_key_allows(key, account, principal, action):
+            if not cross_ok or not kms_key_allows(key, account, principal, action, extra_context=extra):
                 raise kms_access_denied(denied_message(principal, action, key.arn))
             self._ferry_kms_backend = backend
             try:
                 return prev(self)
             finally:
                 self._ferry_kms_backend = None
-        if key is not None and not kms_key_allows(key, account, principal, action):
+        if key is not None and not kms_key_allows(key, account, principal, action, extra_context=extra):
             raise kms_access_denied(denied_message(principal, action, key.arn))
         return prev(self)
 
     method.__name__ = method_name
     return method
+
+
+def _request_context(response, method_name: str) -> dict:
+    """KMS condition keys of the request itself (KMS developer guide, "Condition keys
+    for AWS KMS"): a CreateGrant names its operations, grantee and retiring principal;
+    a call made directly (not through an AWS service) is not for an AWS resource."""
+    if method_name != "create_grant":
+        return {}
+    ctx = {
+        "kms:grantoperations": list(response._get_param("Operations") or []),
+        "kms:granteeprincipal": response._get_param("GranteePrincipal"),
+        "kms:grantisforawsresource": "false",
+    }
+    retiring = response._get_param("RetiringPrincipal")
+    if retiring:
+        ctx["kms:retiringprincipal"] = retiring
+    return ctx
 
 
 def kms_backend_property(prev_prop):

@@ -1,9 +1,10 @@
-"""RunInstances (migration rules 4, 5, 6, 8; sharing rules 2, 4 at launch): the image must
-exist, be available to the caller (own, shared with it, or public) and be `available`;
-the type must be offered in the AZ; volumes come from the image's snapshots with the
-request's overrides; launch attributes come back as EC2 returns them; ClientToken makes
-it idempotent; and an instance launched without use of its snapshots' KMS keys goes
-pending -> terminated with Client.InternalError.
+"""RunInstances (migration rules 4, 5, 6, 8; sharing rules 2, 4 at launch and start): the
+image must exist, be available to the caller (own, shared with it, or public) and be
+`available`; the type must be offered in the AZ; volumes come from the image's snapshots
+with the request's overrides; launch attributes come back as EC2 returns them;
+ClientToken makes it idempotent; an instance launched without use of its snapshots' or
+volumes' KMS keys goes pending -> terminated, and one started (StartInstances) without
+use of its volumes' keys goes pending -> stopped, both with Client.InternalError.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from .ebs_encryption import snapshot_key
 from .errors import ERRORS, ec2_error
 from .images import IOPS_TYPES, find_image, find_visible_image, image_snapshots
 from .instance_types import offered
-from .kms import ec2_key_use_problem
+from .kms import ec2_key_use_problem, resolve_key
 from .snapshots import find_snapshot
 
 BURSTABLE_DEFAULT_CREDITS = {"t2": "standard", "t3": "unlimited", "t3a": "unlimited", "t4g": "unlimited"}
@@ -466,13 +467,39 @@ def _vcpu_info(instance_type: str) -> dict[str, Any] | None:
 
 
 # =================================================================================
-# Sharing rules 2 and 4 at launch
+# Sharing rules 2 and 4 at launch and start
 # =================================================================================
+def volume_kms_problem(backend, instance, operations):
+    """Rule 4 for the instance's own EBS volumes: the caller must be allowed `operations`
+    through EC2 on the key of every encrypted volume attached to it (a volume encrypted
+    without a key id is under the owner's default EBS key). None or an ERRORS name."""
+    from .ebs_encryption import ebs_default_key_arn
+
+    me, region = backend.account_id, backend.region_name
+    principal = caller_of(me, region)
+    seen = set()
+    for _device, bdt in instance.get_block_device_mapping:
+        volume = backend.volumes.get(getattr(bdt, "volume_id", None))
+        if volume is None or not volume.encrypted:
+            continue
+        ref = volume.kms_key_id or ebs_default_key_arn(backend)
+        if ref in seen:
+            continue
+        seen.add(ref)
+        key = resolve_key(ref, me, region)
+        problem = ec2_key_use_problem(key if key is not None else ref, me, principal, region, operations, "launch")
+        if problem:
+            return problem
+    return None
+
+
 def launch_kms_problem(backend, ami, block_device_mappings=None):
     """Rule 4 (launch). EC2 UG "Share an AMI" / EBS UG: launching from an AMI with
     encrypted snapshots needs use of every snapshot's key (and of any KmsKeyId given in
     the launch's block device mappings), else the instance goes from pending to
-    terminated with StateReason Client.InternalError."""
+    terminated with StateReason Client.InternalError. (The keys of the volumes the
+    launch made, e.g. under the default key of encryption by default, are
+    volume_kms_problem's.)"""
     me = backend.account_id
     region = backend.region_name
     principal = caller_of(me, region)
@@ -510,13 +537,31 @@ def fail_launch(backend, instance, problem) -> None:
     instance._reason = ""
 
 
+def fail_start(backend, instance, problem) -> None:
+    """A start refused for its keys: the instance shows `pending` then `stopped` with the
+    StateReason; with instances.py's clock states it stays `pending` for
+    instancePendingSeconds first, otherwise it is `stopped` at once (StartInstances
+    itself answers `pending`). Its volumes stay attached."""
+    code, message = ERRORS[problem]
+    instance.__dict__["ferry_start_failure"] = (code, message)
+    state = instance._state
+    if hasattr(state, "go"):
+        state.go("pending", "stopped", config.get("instancePendingSeconds"))
+    else:
+        state.name, state.code = "stopped", 80
+
+
 def _instance_state_reason_property():
     """An instance whose launch failed shows the failure's StateReason once it is
-    terminated (before that, whatever moto / instances.py set)."""
+    terminated, one whose start failed once it is stopped again (before that, whatever
+    moto / instances.py set)."""
 
     def fget(self):
         failure = self.__dict__.get("ferry_launch_failure")
-        if failure and self.state == "terminated":
+        ends_in = "terminated"
+        if not failure:
+            failure, ends_in = self.__dict__.get("ferry_start_failure"), "stopped"
+        if failure and self.state == ends_in:
             from moto.ec2.models.instances import StateReason
 
             return StateReason(failure[1], failure[0])
@@ -542,20 +587,62 @@ def _wrap_run_instances(prev):
             ):
                 raise InvalidAMIIdError(image_id)
         reservation = prev(self, image_id, count, user_data, security_group_names, **kwargs)
-        if ami is not None:
-            problem = launch_kms_problem(self, ami, kwargs.get("block_device_mappings"))
+        image_problem = launch_kms_problem(self, ami, kwargs.get("block_device_mappings")) if ami is not None else None
+        for instance in reservation.instances:
+            problem = image_problem or volume_kms_problem(self, instance, config.get("kmsLaunchOperations"))
             if problem:
-                for instance in reservation.instances:
-                    fail_launch(self, instance, problem)
+                fail_launch(self, instance, problem)
         return reservation
 
     return run_instances
 
 
 def launch_needs_a_visible_image_and_its_keys() -> None:
-    """Sharing rules 2 and 4 at launch (_wrap_run_instances, fail_launch)."""
+    """Sharing rules 2 and 4 at launch (_wrap_run_instances, fail_launch): the keys of
+    the image's snapshots, of the request's KmsKeyIds and of every encrypted volume the
+    launch made (AWS knowledge center "encrypted-volumes-stops-immediately": an instance
+    launched with encrypted volumes whose key the launching principal may not use goes
+    from pending to terminated, StateReason Client.InternalError, "Client.InternalError:
+    Client error on launch"; RunInstances itself succeeds)."""
     from moto.ec2.models.instances import Instance, InstanceBackend
 
     InstanceBackend.run_instances = _wrap_run_instances(InstanceBackend.run_instances)
+    if not isinstance(Instance.__dict__.get("state_reason"), property):
+        Instance.state_reason = _instance_state_reason_property()
+
+
+def _wrap_start_instances(prev):
+    def start_instances(self, instance_ids):
+        started = prev(self, instance_ids)
+        for instance, previous in started:
+            if getattr(previous, "name", None) != "stopped":
+                continue  # already pending/running: nothing was started
+            problem = volume_kms_problem(self, instance, config.get("kmsStartOperations"))
+            if problem:
+                fail_start(self, instance, problem)
+            else:
+                instance.__dict__.pop("ferry_start_failure", None)
+        return started
+
+    return start_instances
+
+
+def start_needs_use_of_the_volume_keys() -> None:
+    """Rule 4 at start. AWS knowledge center "kms-iam-ec2-permission" ("I tried to start
+    the instance, but it changed from the Pending state to Stopped"): "If you encrypted
+    the EBS volume with an AWS Key Management Service (AWS KMS) key ... The IAM principal
+    that calls the StartInstances API action must have kms:CreateGrant permissions to
+    create a grant for Amazon EC2. The grant allows Amazon EC2 to decrypt the volume's
+    data key"; describe-instances then shows StateReason {Code Client.InternalError,
+    Message "Client.InternalError: Client error on launch"}. EBS UG "Requirements for
+    Amazon EBS encryption" adds kms:Decrypt. So StartInstances succeeds (`pending`), and
+    an instance with an encrypted volume whose key the caller may not use for
+    `kmsStartOperations` through EC2 (kms.ec2_may_use_key) goes back to `stopped` with
+    that StateReason (fail_start); a disabled key or one pending deletion gives
+    Client.InvalidKMSKey.InvalidState. Installed after
+    launch_needs_a_visible_image_and_its_keys (its StateReason property)."""
+    from moto.ec2.models.instances import Instance, InstanceBackend
+
+    InstanceBackend.start_instances = _wrap_start_instances(InstanceBackend.start_instances)
     if not isinstance(Instance.__dict__.get("state_reason"), property):
         Instance.state_reason = _instance_state_reason_property()

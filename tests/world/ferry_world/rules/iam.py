@@ -1,0 +1,626 @@
+"""IAM identity policies, evaluated on every call a role makes, on top of moto 5.2.5.
+
+Stock moto authorizes nothing (its access-control hook, ``_authenticate_and_authorize_
+normal_action``, runs only after INITIAL_NO_AUTH_ACTION_COUNT calls and then matches
+actions against a single resource "*", without conditions). A Lambda whose role lacks
+an action, or whose statement's condition never holds, would pass here and fail on AWS.
+
+Rule (IAM User Guide, "Policy evaluation logic" and "Determining whether a request is
+allowed or denied within an account"; Service Authorization Reference, "Actions,
+resources, and condition keys for Amazon EC2 / AWS KMS / AWS STS / IAM"): a request made
+with an IAM role's credentials is allowed only when one of the role's identity policies
+(inline or attached) has an Allow statement whose Action, Resource and every Condition
+match the request, for EVERY authorization the request needs (RunInstances authorizes
+the instance, its volumes and network interface, the image, subnet and security groups,
+and tag-on-create authorizes ec2:CreateTags with ec2:CreateAction), and no statement
+Denies it. An explicit Deny wins. Otherwise the service answers with its own error:
+EC2 `UnauthorizedOperation` ("You are not authorized to perform this operation. User:
+<session ARN> is not authorized to perform: <action> on resource: <ARN> because no
+identity-based policy allows the <action> action"), KMS `AccessDeniedException`, STS and
+IAM `AccessDenied`.
+
+Who is evaluated: credentials of an assumed IAM role (the Lambdas run with their
+function role's credentials, engine/lambda_runner.py; the copy steps assume the role
+target-account.yaml creates). Not evaluated, all-powerful: the account root / test keys,
+IAM users, and the world's stand-in admin role `OrganizationAccountAccessRole`
+(rules/trust.py).
+
+KMS keys: the decision on a key combines the key policy and grants with this module
+(kms.py ``kms_key_allows``, via ``identity_allows``): a key policy that names the role
+itself allows it in its own account; one that allows only the account root (the default
+"Enable IAM policies" statement), and every cross-account use, also needs the role's
+identity policy; a grant needs none. So KMS actions on a key are decided there, with
+kms:ViaService / kms:GrantIsForAWSResource / kms:GrantOperations / kms:GranteePrincipal
+in the context, not by the request hook below.
+
+Condition keys the world sets: aws:PrincipalArn, aws:PrincipalAccount, aws:PrincipalOrgID,
+aws:RequestedRegion, aws:ResourceTag/* (and ec2:ResourceTag/*) of existing resources,
+aws:RequestTag/* and aws:TagKeys of the tags being set, ec2:CreateAction on tag-on-create,
+ec2:InstanceType, ec2:Region, iam:PassedToService, sts:ExternalId, and the kms: keys
+above. A condition on any other key finds it absent (strict: only ...IfExists, Null and
+negated operators then hold); Numeric/Date/IP operators fail.
+
+Not modelled: permissions boundaries, session policies, SCPs/RCPs, resource policies
+other than key policies and trust policies, and the full resource list of every EC2
+action (the actions ferry calls are modelled in EC2_AUTHORIZATIONS; any other action is
+authorized on "*").
+
+Least privilege: every Allow that decided a call is recorded (role, policy, statement,
+action); ``usage_report()`` lists, per role, the allowed actions no call used.
+"""
+from __future__ import annotations
+
+import json
+import re
+import threading
+
+from .common import partition
+from .iam_policy import EVERY_KEY, action_matches, as_list, conditions_hold, resource_applies
+
+ORGANIZATION_ACCESS_ROLE = "OrganizationAccountAccessRole"
+
+_lock = threading.Lock()
+# role ARN -> {(policy name, statement index, action pattern)} that allowed a call
+_USED: dict[str, set] = {}
+# role ARN -> number of calls evaluated / denied
+_CALLS: dict[str, dict] = {}
+
+_ROLE_ARN = re.compile(r"^arn:(aws[\w-]*):iam::(\d{12}):role/(?:(.*)/)?([^/]+)$")
+
+
+# =================================================================================
+# The caller
+# =================================================================================
+class Caller:
+    """An evaluated principal: an assumed IAM role (its moto Role and session)."""
+
+    def __init__(self, account: str, region: str, role, session_name: str):
+        self.account = account
+        self.region = region
+        self.role = role
+        self.session_name = session_name
+
+    @property
+    def role_arn(self) -> str:
+        return self.role.arn
+
+    @property
+    def session_arn(self) -> str:
+        part = partition(self.region)
+        return f"arn:{part}:sts::{self.account}:assumed-role/{self.role.name}/{self.session_name}"
+
+
+def _role_by_arn(role_arn: str):
+    m = _ROLE_ARN.match(role_arn or "")
+    if not m:
+        return None
+    from moto.iam.models import iam_backends
+
+    part, account = m.group(1), m.group(2)
+    if account not in list(iam_backends.keys()):
+        return None
+    backend = iam_backends[account][part]
+    for role in list(backend.roles.values()):
+        if role.arn == role_arn:
+            return role
+    return None
+
+
+def caller_for(account: str, access_key: str | None, region: str | None) -> Caller | None:
+    """The evaluated caller behind an access key, or None when the key is not an assumed
+    role's (root/test keys, users) or is the stand-in admin role's."""
+    if not access_key:
+        return None
+    region = region or "us-east-1"
+    part = partition(region)
+    try:
+        from moto.iam.models import iam_backends
+        from moto.sts.models import sts_backends
+
+        if account not in list(iam_backends.keys()):
+            return None
+        key = iam_backends[account][part].access_keys.get(access_key)
+        role_arn = getattr(key, "role_arn", None) if key is not None else None
+        if not role_arn:
+            return None
+        role = _role_by_arn(role_arn)
+        if role is None or role.name == ORGANIZATION_ACCESS_ROLE:
+            return None
+        session = "session"
+        if account in list(sts_backends.keys()):
+            found = sts_backends[account][part].get_assumed_role_from_access_key(access_key)
+            if found is not None:
+                session = found.session_name
+        return Caller(account, region, role, session)
+    except Exception:  # pragma: no cover - defensive: never break a request here
+        return None
+
+
+def caller_for_principal(account: str, principal: str, region: str | None) -> Caller | None:
+    """The evaluated caller for a principal ARN (a role ARN from common.caller_of), or
+    None (root, users, the stand-in admin role)."""
+    role = _role_by_arn(principal)
+    if role is None or role.name == ORGANIZATION_ACCESS_ROLE:
+        return None
+    return Caller(account, region or "us-east-1", role, "session")
+
+
+def role_policies(role) -> list[tuple[str, dict]]:
+    """(name, document) of every identity policy of a role: inline, then attached."""
+    out = []
+    for name, doc in list(role.policies.items()):
+        out.append((name, _doc(doc)))
+    for arn, policy in list(role.managed_policies.items()):
+        doc = getattr(policy, "document", None)
+        if doc is None:
+            for v in getattr(policy, "versions", []):
+                if getattr(v, "is_default", False):
+                    doc = v.document
+        out.append((arn, _doc(doc)))
+    return out
+
+
+def _doc(doc) -> dict:
+    if isinstance(doc, dict):
+        return doc
+    try:
+        return json.loads(doc or "{}")
+    except ValueError:
+        from urllib.parse import unquote
+
+        return json.loads(unquote(doc))
+
+
+# =================================================================================
+# Evaluation
+# =================================================================================
+def base_context(caller: Caller) -> dict:
+    from .organizations import org_id_of
+
+    ctx = {
+        "aws:principalarn": caller.role_arn,
+        "aws:principalaccount": caller.account,
+        "aws:principaltype": "AssumedRole",
+        "aws:requestedregion": caller.region,
+    }
+    org = org_id_of(caller.account)
+    if org:
+        ctx["aws:principalorgid"] = org
+    return ctx
+
+
+def identity_decision(caller: Caller, action: str, resource: str, context: dict) -> str | None:
+    """IAM User Guide, "Policy evaluation logic", identity policies only: "Deny" when a
+    Deny statement applies, "Allow" when an Allow statement applies, else None
+    (implicitly denied). Records the Allow statements used."""
+    ctx = {**base_context(caller), **{k.lower(): v for k, v in context.items()}}
+    used = []
+    for name, doc in role_policies(caller.role):
+        for i, st in enumerate(as_list(doc.get("Statement"))):
+            if not isinstance(st, dict):
+                continue
+            if "NotAction" in st:
+                if action_matches(st["NotAction"], action):
+                    continue
+                pattern = "NotAction"
+            else:
+                patterns = [p for p in as_list(st.get("Action")) if action_matches(p, action)]
+                if not patterns:
+                    continue
+                pattern = str(patterns[0])
+            if not resource_applies(st, resource):
+                continue
+            if not conditions_hold(st.get("Condition"), ctx, EVERY_KEY, strict=True):
+                continue
+            if str(st.get("Effect", "")).lower() == "deny":
+                _count(caller, denied=True)
+                return "Deny"
+            used.append((name, i, pattern))
+    _count(caller, denied=not used)
+    if used:
+        with _lock:
+            _USED.setdefault(caller.role_arn, set()).update(used)
+        return "Allow"
+    return None
+
+
+def _count(caller: Caller, denied: bool) -> None:
+    with _lock:
+        c = _CALLS.setdefault(caller.role_arn, {"evaluated": 0, "denied": 0})
+        c["evaluated"] += 1
+        if denied:
+            c["denied"] += 1
+
+
+def identity_allows(account: str, principal: str, action: str, resource: str, context: dict,
+                    region: str | None = None) -> bool:
+    """For rules that decide a call themselves (kms.py): does the principal's identity
+    policy allow this? True for principals the world does not evaluate."""
+    caller = caller_for_principal(account, principal, region) if _installed() else None
+    if caller is None:
+        return True
+    return identity_decision(caller, action, resource, context) == "Allow"
+
+
+def identity_is_evaluated(account: str, principal: str) -> bool:
+    """Is this principal's identity policy evaluated (the "iam" rule group installed,
+    and an assumed role other than the stand-in admin role)?"""
+    return _installed() and caller_for_principal(account, principal, None) is not None
+
+
+def _installed() -> bool:
+    from .common import INSTALLED_GROUPS
+
+    return "iam" in INSTALLED_GROUPS
+
+
+def denied_message(caller: Caller, action: str, resource: str, decision: str | None) -> str:
+    why = (
+        f"with an explicit deny in an identity-based policy"
+        if decision == "Deny"
+        else f"because no identity-based policy allows the {action} action"
+    )
+    return (
+        f"User: {caller.session_arn} is not authorized to perform: {action} on resource: {resource} {why}"
+    )
+
+
+# =================================================================================
+# What each call authorizes (Service Authorization Reference)
+# =================================================================================
+def _ec2_arn(region: str, account: str, kind: str, rid: str) -> str:
+    part = partition(region)
+    if kind in ("image", "snapshot"):  # owned by no account in their ARN
+        return f"arn:{part}:ec2:{region}::{kind}/{rid}"
+    return f"arn:{part}:ec2:{region}:{account}:{kind}/{rid}"
+
+
+_EC2_PREFIX = {
+    "i": "instance", "ami": "image", "snap": "snapshot", "vol": "volume", "eni": "network-interface",
+    "sg": "security-group", "subnet": "subnet", "vpc": "vpc", "eipalloc": "elastic-ip",
+    "lt": "launch-template", "pg": "placement-group", "key": "key-pair",
+}
+
+
+def _kind_of(rid: str) -> str:
+    return _EC2_PREFIX.get(rid.split("-", 1)[0], "resource")
+
+
+def _resource_tags(backend, rid: str) -> dict:
+    """The tags of an existing EC2 resource, as its owner set them."""
+    from .common import region_ec2_backends
+
+    for b in [backend] + [x for x in region_ec2_backends(backend.region_name) if x is not backend]:
+        try:
+            tags = b.describe_tags(filters={"resource-id": [rid]})
+        except Exception:  # noqa: BLE001 - an unknown id has no tags
+            tags = []
+        if tags:
+            return {t["key"]: t["value"] for t in tags}
+    return {}
+
+
+def _tag_context(tags: dict, prefix: str) -> dict:
+    ctx = {}
+    for k, v in (tags or {}).items():
+        ctx[f"{prefix}/{k}".lower()] = v
+    return ctx
+
+
+def _existing(response, rid: str, extra: dict | None = None) -> tuple:
+    backend = response.ec2_backend
+    tags = _resource_tags(backend, rid)
+    ctx = {**_tag_context(tags, "aws:ResourceTag"), **_tag_context(tags, "ec2:ResourceTag")}
+    ctx.update(extra or {})
+    return (_ec2_arn(response.region, response.current_account, _kind_of(rid), rid), ctx)
+
+
+def _new(response, kind: str, request_tags: dict, extra: dict | None = None) -> tuple:
+    ctx = _tag_context(request_tags, "aws:RequestTag")
+    if request_tags:
+        ctx["aws:tagkeys"] = list(request_tags)
+    ctx.update(extra or {})
+    return (_ec2_arn(response.region, response.current_account, kind, "*"), ctx)
+
+
+def _tag_specs(response) -> dict:
+    """{resource type: {key: value}} of the request's TagSpecifications."""
+    try:
+        return response._parse_tag_specification() or {}
+    except Exception:  # noqa: BLE001 - a malformed spec is the action's own error
+        return {}
+
+
+def _ids(response, name: str) -> list:
+    """A list parameter by its API member name (moto parses requests by the service
+    model: InstanceIds, Resources, SecurityGroupIds...)."""
+    value = response._get_param(name) or []
+    return [str(x) for x in (value if isinstance(value, list) else [value])]
+
+
+def _tag_on_create(response, create_action: str, specs: dict) -> list:
+    """Tag-on-create (EC2 UG, "Grant permission to tag Amazon EC2 resources during
+    creation"): ec2:CreateTags on each new tagged resource, with ec2:CreateAction."""
+    out = []
+    for kind, tags in specs.items():
+        arn, ctx = _new(response, kind, tags, {"ec2:createaction": create_action})
+        out.append(("ec2:CreateTags", arn, ctx))
+    return out
+
+
+def _run_instances(response) -> list:
+    specs = _tag_specs(response)
+    itype = response._get_param("InstanceType")
+    out = [
+        ("ec2:RunInstances", *_new(response, "instance", specs.get("instance", {}), {"ec2:instancetype": itype})),
+        ("ec2:RunInstances", *_new(response, "volume", specs.get("volume", {}))),
+        ("ec2:RunInstances", *_new(response, "network-interface", specs.get("network-interface", {}))),
+    ]
+    image = response._get_param("ImageId")
+    if image:
+        out.append(("ec2:RunInstances", *_existing(response, image)))
+    subnet = response._get_param("SubnetId")
+    if subnet:
+        out.append(("ec2:RunInstances", *_existing(response, subnet)))
+    for sg in _ids(response, "SecurityGroupIds"):
+        out.append(("ec2:RunInstances", *_existing(response, sg)))
+    key_name = response._get_param("KeyName")
+    if key_name:
+        out.append(("ec2:RunInstances", _ec2_arn(response.region, response.current_account, "key-pair", key_name), {}))
+    out += _tag_on_create(response, "RunInstances", specs)
+    role_arn = _instance_profile_role(response)
+    if role_arn:
+        out.append(("iam:PassRole", role_arn, {"iam:passedtoservice": "ec2.amazonaws.com"}))
+    return out
+
+
+def _instance_profile_role(response) -> str | None:
+    """IAM UG, "Using an IAM role to grant permissions to applications running on Amazon
+    EC2 instances": launching with an instance profile needs iam:PassRole on its role."""
+    arn = response._get_param("IamInstanceProfile.Arn")
+    name = response._get_param("IamInstanceProfile.Name")
+    if not arn and not name:
+        return None
+    try:
+        from moto.iam.models import iam_backends
+
+        iam = iam_backends[response.current_account][partition(response.region)]
+        profile = iam.get_instance_profile_by_arn(arn) if arn else iam.get_instance_profile(name)
+        roles = list(profile.roles)
+        return roles[0].arn if roles else None
+    except Exception:  # noqa: BLE001 - an unknown profile is RunInstances' own error
+        return None
+
+
+def _create_image(response) -> list:
+    specs = _tag_specs(response)
+    out = [
+        ("ec2:CreateImage", *_existing(response, response._get_param("InstanceId") or "")),
+        ("ec2:CreateImage", *_new(response, "image", specs.get("image", {}))),
+        ("ec2:CreateImage", *_new(response, "snapshot", specs.get("snapshot", {}))),
+    ]
+    return out + _tag_on_create(response, "CreateImage", specs)
+
+
+def _copy_image(response) -> list:
+    specs = _tag_specs(response)
+    source = response._get_param("SourceImageId") or ""
+    region = response._get_param("SourceRegion") or response.region
+    part = partition(region)
+    out = [
+        ("ec2:CopyImage", *_new(response, "image", specs.get("image", {}))),
+        # Since 2024-10-28 CopyImage also authorizes the source image (EC2 UG "Grant
+        # permissions to copy Amazon EC2 AMIs").
+        ("ec2:CopyImage", f"arn:{part}:ec2:{region}::image/{source}", {}),
+    ]
+    return out + _tag_on_create(response, "CopyImage", specs)
+
+
+def _create_tags(response, action: str) -> list:
+    tags = {t.get("Key"): t.get("Value", "") for t in (response._get_param("Tags") or [])}
+    out = []
+    for rid in _ids(response, "Resources"):
+        arn, ctx = _existing(response, rid)
+        ctx.update(_tag_context(tags, "aws:RequestTag"))
+        ctx["aws:tagkeys"] = list(tags)
+        out.append((action, arn, ctx))
+    return out
+
+
+def _on_ids(action: str, param: str):
+    def checks(response) -> list:
+        return [(action, *_existing(response, rid)) for rid in _ids(response, param)]
+
+    return checks
+
+
+def _on_id(action: str, param: str):
+    def checks(response) -> list:
+        rid = response._get_param(param) or ""
+        return [(action, *_existing(response, rid))]
+
+    return checks
+
+
+def _deregister_image(response) -> list:
+    """DeregisterImage on the image; with DeleteAssociatedSnapshots, the world also asks
+    ec2:DeleteSnapshot on each of its snapshots (the stricter reading: the API reference
+    does not say which permission deleting them takes; ferry's roles allow both)."""
+    image_id = response._get_param("ImageId") or ""
+    out = [("ec2:DeregisterImage", *_existing(response, image_id))]
+    if str(response._get_param("DeleteAssociatedSnapshots") or "").lower() == "true":
+        from .create_image import image_snapshot_ids
+
+        image = response.ec2_backend.amis.get(image_id)
+        for snap_id in image_snapshot_ids(image) if image is not None else []:
+            out.append(("ec2:DeleteSnapshot", *_existing(response, snap_id)))
+    return out
+
+
+def _associate_address(response) -> list:
+    out = []
+    alloc = response._get_param("AllocationId")
+    if alloc:
+        out.append(("ec2:AssociateAddress", *_existing(response, alloc)))
+    inst = response._get_param("InstanceId")
+    if inst:
+        out.append(("ec2:AssociateAddress", *_existing(response, inst)))
+    eni = response._get_param("NetworkInterfaceId")
+    if eni:
+        out.append(("ec2:AssociateAddress", *_existing(response, eni)))
+    return out or [("ec2:AssociateAddress", "*", {})]
+
+
+# EC2 API action -> the authorizations it needs; any other EC2 action is ec2:<Action>
+# on "*" (Describe* and the other actions without resource-level permissions).
+EC2_AUTHORIZATIONS = {
+    "RunInstances": _run_instances,
+    "CreateImage": _create_image,
+    "CopyImage": _copy_image,
+    "CreateTags": lambda r: _create_tags(r, "ec2:CreateTags"),
+    "DeleteTags": lambda r: _create_tags(r, "ec2:DeleteTags"),
+    "StartInstances": _on_ids("ec2:StartInstances", "InstanceIds"),
+    "StopInstances": _on_ids("ec2:StopInstances", "InstanceIds"),
+    "TerminateInstances": _on_ids("ec2:TerminateInstances", "InstanceIds"),
+    "ModifyInstanceAttribute": _on_id("ec2:ModifyInstanceAttribute", "InstanceId"),
+    "DescribeInstanceAttribute": _on_id("ec2:DescribeInstanceAttribute", "InstanceId"),
+    "DeregisterImage": _deregister_image,
+    "ModifyImageAttribute": _on_id("ec2:ModifyImageAttribute", "ImageId"),
+    "DescribeImageAttribute": _on_id("ec2:DescribeImageAttribute", "ImageId"),
+    "DeleteSnapshot": _on_id("ec2:DeleteSnapshot", "SnapshotId"),
+    "ModifySnapshotAttribute": _on_id("ec2:ModifySnapshotAttribute", "SnapshotId"),
+    "DescribeSnapshotAttribute": _on_id("ec2:DescribeSnapshotAttribute", "SnapshotId"),
+    "AssociateAddress": _associate_address,
+}
+
+# KMS operations on a key are decided by kms.py (key policy + grants + identity_allows);
+# these KMS actions have no key and are decided here.
+KMS_WITHOUT_KEY = {"CreateKey", "ListKeys", "ListAliases", "GenerateRandom"}
+ALWAYS_ALLOWED = {"sts:GetCallerIdentity"}  # STS API Reference: no permission needed
+
+
+def authorizations(response, service: str, api_action: str) -> list:
+    """[(action, resource ARN, context)] the request needs, [] when nothing is decided
+    here (KMS on a key: kms.py)."""
+    action = f"{service}:{api_action}"
+    if action in ALWAYS_ALLOWED:
+        return []
+    if service == "ec2":
+        fn = EC2_AUTHORIZATIONS.get(api_action)
+        return fn(response) if fn else [(action, "*", {})]
+    if service == "kms":
+        return [(action, "*", {})] if api_action in KMS_WITHOUT_KEY else []
+    if service == "sts" and api_action == "AssumeRole":
+        ctx = {}
+        ext = response._get_param("ExternalId")
+        if ext is not None:
+            ctx["sts:externalid"] = ext
+        return [(action, response._get_param("RoleArn") or "*", ctx)]
+    return [(action, "*", {})]
+
+
+# =================================================================================
+# The hook and the denials
+# =================================================================================
+def _service_of(response) -> str | None:
+    auth = (response.headers or {}).get("Authorization") or ""
+    m = re.search(r"Credential=[^/]+/[^/]+/([^/]+)/([^/]+)/", auth)
+    return m.group(2) if m else None
+
+
+def _denial(response, service: str, message: str):
+    from werkzeug.exceptions import HTTPException
+
+    if service == "ec2":
+        from moto.core.responses import ActionResult
+
+        from .errors import ec2_error
+
+        err = ec2_error("UnauthorizedOperation", f"You are not authorized to perform this operation. {message}")
+        status, headers, body = response.serialized(ActionResult(err))
+
+        class Unauthorized(HTTPException):
+            code = 403
+
+            def get_headers(self, *args, **kwargs):
+                return [("Content-Type", "text/xml")]
+
+        return Unauthorized(description=body)
+    if service == "kms":
+        from .errors import kms_access_denied
+
+        return kms_access_denied(message)
+    from .errors import sts_access_denied
+
+    return sts_access_denied(message, namespace=service)
+
+
+def authorize(response) -> None:
+    """The rule (module docstring) for one request; raises the service's denial."""
+    service = _service_of(response)
+    if not service:
+        return
+    caller = caller_for(response.current_account, response.get_access_key(), getattr(response, "region", None))
+    if caller is None:
+        return
+    api_action = response._get_action()
+    for action, resource, context in authorizations(response, service, api_action):
+        decision = identity_decision(caller, action, resource, context)
+        if decision != "Allow":
+            raise _denial(response, service, denied_message(caller, action, resource, decision))
+
+
+def _hook(prev):
+    def _authenticate_and_authorize_normal_action(self, resource: str = "*") -> None:
+        authorize(self)
+        return prev(self, resource)
+
+    _authenticate_and_authorize_normal_action._ferry_iam = True
+    return _authenticate_and_authorize_normal_action
+
+
+def identity_policies_are_evaluated() -> None:
+    """The rule (module docstring), installed on moto's access-control hook, which every
+    query/JSON service request passes through before its action runs."""
+    from moto.core.responses import BaseResponse
+
+    BaseResponse._authenticate_and_authorize_normal_action = _hook(
+        BaseResponse._authenticate_and_authorize_normal_action
+    )
+
+
+# =================================================================================
+# Least privilege
+# =================================================================================
+def usage_report() -> dict:
+    """Per evaluated role that exists: calls evaluated/denied, and each Allow statement's
+    actions that no call used (statement Sid or index, policy name)."""
+    from moto.iam.models import iam_backends
+
+    out = {}
+    with _lock:
+        used = {k: set(v) for k, v in _USED.items()}
+        calls = {k: dict(v) for k, v in _CALLS.items()}
+    for account in list(iam_backends.keys()):
+        for part in ("aws",):
+            backend = iam_backends[account][part]
+            for role in list(backend.roles.values()):
+                if role.arn not in calls and role.arn not in used:
+                    continue
+                role_used = used.get(role.arn, set())
+                unused = []
+                for name, doc in role_policies(role):
+                    for i, st in enumerate(as_list(doc.get("Statement"))):
+                        if not isinstance(st, dict) or str(st.get("Effect", "")).lower() != "allow":
+                            continue
+                        for pattern in as_list(st.get("Action")):
+                            if (name, i, str(pattern)) not in role_used:
+                                unused.append({"policy": name, "statement": st.get("Sid", i), "action": str(pattern)})
+                out[role.arn] = {"calls": calls.get(role.arn, {}), "unused": unused}
+    return out
+
+
+def reset_usage() -> None:
+    with _lock:
+        _USED.clear()
+        _CALLS.clear()
