@@ -54,12 +54,15 @@ pub enum ErrorName {
     ImageFailed,
     /// The new instance stopped, terminated or failed its status checks.
     InstanceFailed,
+    /// Rollback started the source but it did not come back (e.g. it went back to
+    /// `stopped` with `Client.InternalError`: the volumes' KMS key could not be used).
+    SourceNotRestored,
     /// Any other AWS error, not retried.
     AwsError,
 }
 
 impl ErrorName {
-    pub const ALL: [ErrorName; 26] = [
+    pub const ALL: [ErrorName; 27] = [
         ErrorName::ImageNotReady,
         ErrorName::InstanceNotReady,
         ErrorName::Throttled,
@@ -85,6 +88,7 @@ impl ErrorName {
         ErrorName::TargetAccessDenied,
         ErrorName::ImageFailed,
         ErrorName::InstanceFailed,
+        ErrorName::SourceNotRestored,
         ErrorName::AwsError,
     ];
 
@@ -116,6 +120,7 @@ impl ErrorName {
             ErrorName::TargetAccessDenied => "Ferry.TargetAccessDenied",
             ErrorName::ImageFailed => "Ferry.ImageFailed",
             ErrorName::InstanceFailed => "Ferry.InstanceFailed",
+            ErrorName::SourceNotRestored => "Ferry.SourceNotRestored",
             ErrorName::AwsError => "Ferry.AwsError",
         }
     }

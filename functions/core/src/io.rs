@@ -12,6 +12,10 @@ pub struct ImageRef {
     pub state: String,
     #[serde(default)]
     pub snapshot_ids: Vec<String>,
+    /// When the create call answered (epoch seconds), for rule 19
+    /// (`rules::polls::missing_after_create`); absent once the image was seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<u64>,
 }
 
 /// The `Catch` result Step Functions puts at `$.error`.

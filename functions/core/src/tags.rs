@@ -23,6 +23,12 @@ pub const MAX_TAGS_PER_RESOURCE: usize = 50;
 /// Tag keys with this prefix are reserved by AWS and cannot be set or copied.
 pub const AWS_RESERVED_TAG_PREFIX: &str = "aws:";
 
+/// `"true"` on the instance, image and snapshots a migration creates until its cut-over is
+/// done: Finalize removes it. Rollback's role may terminate, deregister and delete only
+/// what still carries it, so no rollback can touch an instance (or kept image) that an
+/// earlier, finished migration created, even though it keeps its other ferry tags.
+pub const TAG_IN_FLIGHT: &str = "ferry:in-flight";
+
 /// Tag keys with this prefix are ferry's own bookkeeping.
 pub const FERRY_TAG_PREFIX: &str = "ferry:";
 
@@ -40,6 +46,18 @@ pub fn ferry_tags(
             source_instance_id.to_string(),
         ),
     ])
+}
+
+/// Rule (EC2 User Guide, "Tag restrictions"): at most 50 tags per resource. `what` names
+/// the resource in the refusal, `tags` is every tag it would end up with.
+pub fn check_tag_count(what: &str, tags: &BTreeMap<String, String>) -> Result<(), String> {
+    if tags.len() > MAX_TAGS_PER_RESOURCE {
+        return Err(format!(
+            "{what} would carry {} tags (the source's, the request's and ferry's own); EC2 allows {MAX_TAGS_PER_RESOURCE}",
+            tags.len()
+        ));
+    }
+    Ok(())
 }
 
 /// `aws:` keys are reserved by AWS (cannot be set, so never copied from the source).
@@ -78,6 +96,14 @@ mod tests {
         assert!(check_user_tag("", "y").is_err());
         assert!(check_user_tag(&"k".repeat(129), "y").is_err());
         assert!(check_user_tag("k", &"v".repeat(257)).is_err());
+    }
+
+    #[test]
+    fn at_most_fifty_tags_per_resource() {
+        let tags = |n: usize| (0..n).map(|i| (format!("k{i}"), "v".to_string())).collect();
+        assert!(check_tag_count("the image", &tags(50)).is_ok());
+        let err = check_tag_count("the image", &tags(51)).unwrap_err();
+        assert!(err.contains("the image would carry 51 tags"), "{err}");
     }
 
     #[test]

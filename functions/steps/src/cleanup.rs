@@ -113,3 +113,22 @@ pub async fn remove_image_and_snapshots(
     }
     Ok(left)
 }
+
+/// Ends a migration's "in flight" state on what it made (`ferry:in-flight`, see
+/// ferry_core::tags::TAG_IN_FLIGHT): after this, no rollback's role may remove them.
+pub async fn end_in_flight(ec2: &Client, resource_ids: &[String]) -> Result<(), FerryError> {
+    if resource_ids.is_empty() {
+        return Ok(());
+    }
+    ec2.delete_tags()
+        .set_resources(Some(resource_ids.to_vec()))
+        .tags(
+            aws_sdk_ec2::types::Tag::builder()
+                .key(ferry_core::tags::TAG_IN_FLIGHT)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| aws_error("DeleteTags(ferry:in-flight)", e))?;
+    Ok(())
+}

@@ -5,6 +5,7 @@
 use aws_sdk_ec2::operation::create_image::{CreateImageError, CreateImageOutput};
 use aws_sdk_ec2::operation::delete_snapshot::DeleteSnapshotError;
 use aws_sdk_ec2::operation::deregister_image::{DeregisterImageError, DeregisterImageOutput};
+use aws_sdk_ec2::operation::describe_images::DescribeImagesError;
 use aws_sdk_ec2::operation::describe_instances::{DescribeInstancesError, DescribeInstancesOutput};
 use aws_sdk_ec2::operation::run_instances::{RunInstancesError, RunInstancesOutput};
 use aws_sdk_ec2::types::*;
@@ -666,6 +667,7 @@ fn image_ref(state: &str) -> ImageRef {
         name: "n".into(),
         state: state.into(),
         snapshot_ids: vec![],
+        created_at: None,
     }
 }
 
@@ -712,6 +714,37 @@ async fn wait_image_polls_once_per_attempt() {
             }
             (got, expect) => panic!("{got:?} vs {expect:?}"),
         }
+    }
+}
+
+/// Rule 19: an image CreateImage just returned that DescribeImages does not find yet is
+/// "not ready" for a bounded time after the create call, then gone.
+#[tokio::test]
+async fn wait_image_takes_not_found_right_after_create_as_not_ready() {
+    let plan = good_plan(basic_request()).await;
+    let now = ferry_core::rules::polls::epoch_seconds();
+    for (created_at, expect) in [
+        (Some(now), ErrorName::ImageNotReady),
+        (
+            Some(now - ferry_core::rules::polls::NOT_VISIBLE_GRACE_SECONDS - 1),
+            ErrorName::ImageFailed,
+        ),
+        (None, ErrorName::ImageFailed),
+    ] {
+        let describe = mock!(Client::describe_images)
+            .then_error(|| DescribeImagesError::generic(meta("InvalidAMIID.NotFound")));
+        let mut image = image_ref("pending");
+        image.created_at = created_at;
+        let e = wait_image::handle(
+            clients(&[&describe]),
+            ImageInput {
+                plan: plan.clone(),
+                image,
+            },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.name, expect, "{e}");
     }
 }
 
@@ -967,6 +1000,18 @@ fn new_instance_described() -> Rule {
         .build()
 }
 
+/// DeleteTags of ferry:in-flight (and nothing else) on exactly these resources.
+fn end_in_flight(resources: &'static [&'static str]) -> Rule {
+    mock!(Client::delete_tags)
+        .match_requests(move |r| {
+            r.resources() == resources
+                && r.tags().len() == 1
+                && r.tags()[0].key() == Some("ferry:in-flight")
+                && r.tags()[0].value().is_none()
+        })
+        .then_output(|| aws_sdk_ec2::operation::delete_tags::DeleteTagsOutput::builder().build())
+}
+
 /// Finalize with these mocks; its result must be a success.
 async fn finalize_with(rules: &[&Rule], input: FinalizeInput) -> MigrationResult {
     finalize::handle(clients(rules), input).await.unwrap()
@@ -1046,12 +1091,14 @@ async fn finalize_moves_the_eip_removes_the_image_and_applies_the_source_action_
         instance_id: "i-0new0000000000001".into(),
         ..Default::default()
     };
+    let in_flight = end_in_flight(&["i-0new0000000000001"]);
     let result = finalize_with(
         &[
             &describe_new,
             &volume_tags,
             &protect,
             &eip,
+            &in_flight,
             &snapshots,
             &deregister,
             &delete,
@@ -1079,6 +1126,11 @@ async fn finalize_moves_the_eip_removes_the_image_and_applies_the_source_action_
             terminate.num_calls()
         ),
         (1, 2, 1)
+    );
+    assert_eq!(
+        in_flight.num_calls(),
+        1,
+        "the new instance is no longer in flight"
     );
     assert_eq!(result.elastic_ips_moved, ["34.250.10.20"]);
     assert_eq!(result.new_instance_id, "i-0new0000000000001");
@@ -1144,12 +1196,14 @@ async fn finalize_reports_what_it_could_not_remove_instead_of_failing() {
                     .build(),
             )
         });
+    let in_flight = end_in_flight(&["i-0new0000000000001"]);
     let result = finalize_with(
         &[
             &describe_new,
             &tags,
             &protect,
             &eip,
+            &in_flight,
             &tagged,
             &deregister,
             &in_use,
@@ -1178,8 +1232,20 @@ async fn finalize_reports_what_it_could_not_remove_instead_of_failing() {
                 .build(),
         )
     });
+    // ... and the in-flight tag that would not come off is a warning too.
+    let untag_denied = mock!(Client::delete_tags).then_error(|| {
+        aws_sdk_ec2::operation::delete_tags::DeleteTagsError::generic(meta("UnauthorizedOperation"))
+    });
     let result = finalize_with(
-        &[&describe_new, &tags, &protect, &eip, &tagged, &denied],
+        &[
+            &describe_new,
+            &tags,
+            &protect,
+            &eip,
+            &untag_denied,
+            &tagged,
+            &denied,
+        ],
         FinalizeInput {
             plan,
             image,
@@ -1203,6 +1269,14 @@ async fn finalize_reports_what_it_could_not_remove_instead_of_failing() {
         "{:?}",
         result.warnings
     );
+    assert!(
+        result
+            .warnings
+            .iter()
+            .any(|w| w.contains("ferry:in-flight")),
+        "{:?}",
+        result.warnings
+    );
 }
 
 #[tokio::test]
@@ -1218,12 +1292,21 @@ async fn finalize_with_keep_image_and_keep_source_touches_neither() {
         .repeatedly()
         .build();
     let volume_tags = mock!(Client::create_tags).then_output(ok!(create_tags, CreateTagsOutput));
+    // The kept image and its snapshot are out of flight with the instance.
+    let in_flight = end_in_flight(&[
+        "i-0new0000000000001",
+        "ami-0feedfacefeedface",
+        "snap-0000000000000000a",
+    ]);
     // No DeregisterImage, DeleteSnapshot, AssociateAddress, Stop or Terminate rule.
     let result = finalize_with(
-        &[&describe_new, &volume_tags],
+        &[&describe_new, &volume_tags, &in_flight],
         FinalizeInput {
             plan,
-            image: image_ref("available"),
+            image: ImageRef {
+                snapshot_ids: vec!["snap-0000000000000000a".into()],
+                ..image_ref("available")
+            },
             instance: InstanceRef {
                 instance_id: "i-0new0000000000001".into(),
                 ..Default::default()
@@ -1232,6 +1315,7 @@ async fn finalize_with_keep_image_and_keep_source_touches_neither() {
     )
     .await;
     assert!(result.image_kept && result.elastic_ips_moved.is_empty());
+    assert_eq!(in_flight.num_calls(), 1);
 }
 
 #[tokio::test]
@@ -1301,7 +1385,9 @@ async fn rollback_removes_only_what_this_execution_made() {
             cause: "{}".into(),
         }),
     };
-    let report = rollback::handle(
+    // Everything is undone in one attempt; having started the source, the step asks to
+    // be retried to see it running (issue 8, 2.1).
+    let waits = rollback::handle(
         clients(&[
             &describe_source,
             &describe_tagged,
@@ -1318,7 +1404,9 @@ async fn rollback_removes_only_what_this_execution_made() {
         input,
     )
     .await
-    .unwrap();
+    .unwrap_err();
+    assert_eq!(waits.name, ErrorName::InstanceNotReady, "{waits}");
+    assert!(waits.message.contains("running again"), "{waits}");
     assert_eq!(
         (
             reassociate.num_calls(),
@@ -1329,7 +1417,6 @@ async fn rollback_removes_only_what_this_execution_made() {
         (1, 1, 3, 1)
     );
     assert_eq!((deregister.num_calls(), delete.num_calls()), (1, 2));
-    assert_eq!(report.original_error.unwrap().error, "Ferry.InstanceFailed");
 }
 
 #[tokio::test]

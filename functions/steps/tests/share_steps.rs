@@ -455,6 +455,7 @@ async fn apply_shares_the_copy_when_there_is_one() {
                 name: "copy".into(),
                 state: "available".into(),
                 snapshot_ids: vec!["snap-0c0c0c0c0c0c0c0c0".into()],
+                created_at: None,
             }),
         },
     )
@@ -604,6 +605,7 @@ async fn wait_copy_polls_fails_and_returns_the_snapshots() {
             name: "copy".into(),
             state: "pending".into(),
             snapshot_ids: vec![],
+            created_at: None,
         }),
     };
     let describe = |state: ImageState| {

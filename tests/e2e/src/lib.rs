@@ -22,6 +22,8 @@ pub struct World {
     pub region: String,
     pub hub_account_id: String,
     pub state_machines: BTreeMap<String, String>,
+    /// Function logical id (template.yaml) -> its role ARN, as deployed.
+    pub function_roles: BTreeMap<String, String>,
     pub config: aws_config::SdkConfig,
 }
 
@@ -55,8 +57,17 @@ impl World {
             .iter()
             .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
             .collect();
+        let function_roles = json["functions"]
+            .as_object()
+            .map(|fns| {
+                fns.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v["role"].as_str()?.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default();
         let config = sdk_config(&endpoint, &region, "testing", "testing").await;
         World {
+            function_roles,
             hub_account_id: json["hubAccountId"]
                 .as_str()
                 .expect("hubAccountId")
@@ -79,6 +90,76 @@ impl World {
     }
     pub fn iam(&self) -> aws_sdk_iam::Client {
         aws_sdk_iam::Client::new(&self.config)
+    }
+
+    /// Takes `actions` out of every inline policy of the role (a statement left with no
+    /// action goes) and returns the policies as they were, for `restore_policies`.
+    pub async fn remove_actions(&self, role_arn: &str, actions: &[&str]) -> Vec<(String, String)> {
+        let iam = self.iam();
+        let role = role_arn.rsplit('/').next().unwrap();
+        let names = iam
+            .list_role_policies()
+            .role_name(role)
+            .send()
+            .await
+            .expect("ListRolePolicies")
+            .policy_names()
+            .to_vec();
+        let mut before = Vec::new();
+        for name in names {
+            let doc = iam
+                .get_role_policy()
+                .role_name(role)
+                .policy_name(&name)
+                .send()
+                .await
+                .expect("GetRolePolicy")
+                .policy_document()
+                .to_string();
+            let doc = http::percent_decode(&doc);
+            let mut policy: Value = serde_json::from_str(&doc).expect("policy JSON");
+            let statements = policy["Statement"].as_array_mut().expect("Statement");
+            for st in statements.iter_mut() {
+                let kept: Vec<Value> = match &st["Action"] {
+                    Value::String(a) => vec![Value::String(a.clone())],
+                    Value::Array(a) => a.clone(),
+                    _ => vec![],
+                }
+                .into_iter()
+                .filter(|a| {
+                    !actions
+                        .iter()
+                        .any(|x| a.as_str().unwrap_or("").eq_ignore_ascii_case(x))
+                })
+                .collect();
+                st["Action"] = Value::Array(kept);
+            }
+            statements.retain(|st| st["Action"].as_array().is_some_and(|a| !a.is_empty()));
+            iam.put_role_policy()
+                .role_name(role)
+                .policy_name(&name)
+                .policy_document(policy.to_string())
+                .send()
+                .await
+                .expect("PutRolePolicy");
+            before.push((name, doc));
+        }
+        before
+    }
+
+    /// Puts back the policies `remove_action` returned.
+    pub async fn restore_policies(&self, role_arn: &str, policies: Vec<(String, String)>) {
+        let role = role_arn.rsplit('/').next().unwrap();
+        for (name, doc) in policies {
+            self.iam()
+                .put_role_policy()
+                .role_name(role)
+                .policy_name(name)
+                .policy_document(doc)
+                .send()
+                .await
+                .expect("PutRolePolicy (restore)");
+        }
     }
 
     pub fn az(&self, letter: char) -> String {
@@ -187,6 +268,28 @@ impl World {
 
     /// The execution's history as (state entered, simulated seconds spent in it).
     pub async fn state_durations(&self, execution_arn: &str) -> Vec<(String, i64)> {
+        let events = self.history(execution_arn).await;
+        let mut out: Vec<(String, i64)> = Vec::new();
+        let mut current: Option<(String, i64)> = None;
+        for e in &events {
+            if let Some(entered) = e.state_entered_event_details() {
+                current = Some((entered.name().to_string(), e.timestamp().secs()));
+            }
+            if let Some(exited) = e.state_exited_event_details() {
+                if let Some((name, t0)) = current.take() {
+                    if name == exited.name() {
+                        out.push((name, e.timestamp().secs() - t0));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+impl World {
+    /// Every event of an execution's history, in order.
+    pub async fn history(&self, execution_arn: &str) -> Vec<aws_sdk_sfn::types::HistoryEvent> {
         let mut events = Vec::new();
         let mut token = None;
         loop {
@@ -205,21 +308,19 @@ impl World {
                 break;
             }
         }
-        let mut out: Vec<(String, i64)> = Vec::new();
-        let mut current: Option<(String, i64)> = None;
-        for e in &events {
-            if let Some(entered) = e.state_entered_event_details() {
-                current = Some((entered.name().to_string(), e.timestamp().secs()));
-            }
-            if let Some(exited) = e.state_exited_event_details() {
-                if let Some((name, t0)) = current.take() {
-                    if name == exited.name() {
-                        out.push((name, e.timestamp().secs() - t0));
-                    }
-                }
-            }
-        }
-        out
+        events
+    }
+
+    /// The input the last time the execution entered `state` (JSON), if it did.
+    pub async fn state_input(&self, execution_arn: &str, state: &str) -> Option<Value> {
+        self.history(execution_arn)
+            .await
+            .iter()
+            .rev()
+            .filter_map(|e| e.state_entered_event_details())
+            .find(|d| d.name() == state)
+            .and_then(|d| d.input())
+            .and_then(|i| serde_json::from_str(i).ok())
     }
 }
 

@@ -531,3 +531,92 @@ async fn cpu_options_are_sent_only_where_the_type_takes_them() {
         Some("t2.micro")
     );
 }
+
+/// IAM is evaluated in the world: LaunchInstance's role without ec2:RunInstances makes
+/// the launch fail with EC2's own UnauthorizedOperation, and the run rolls back.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_role_without_run_instances_fails_the_launch_and_rolls_back() {
+    let (_guard, world, source) = setup("iam").await;
+    let role = world.function_roles["LaunchInstanceFunction"].clone();
+    let before = world.remove_actions(&role, &["ec2:RunInstances"]).await;
+    let execution = world
+        .run(
+            "migrate-instance",
+            &run_name("iam"),
+            &request(&source, json!({})),
+        )
+        .await;
+    world.restore_policies(&role, before).await;
+    execution.assert_failed_with("Ferry.AwsError");
+    let cause = execution.cause.clone().unwrap_or_default();
+    assert!(
+        cause.contains("UnauthorizedOperation") && cause.contains("ec2:RunInstances"),
+        "the launch failed for IAM: {cause}"
+    );
+    assert_source_untouched(&world, &source, &execution.arn).await;
+}
+
+/// Issue 8, 2.1 (rule 21): the source's volumes are under a customer-managed key whose
+/// policy leaves use to IAM. A failed launch rolls back and restarts the stopped source:
+/// with the rollback role's KMS permissions it comes back `running`; without them (the
+/// role as it was before) it goes back to `stopped` with Client.InternalError and the
+/// rollback says so by name instead of retrying for hours.
+#[tokio::test(flavor = "multi_thread")]
+async fn rollback_restarts_a_cmk_encrypted_source_or_says_it_could_not() {
+    let (_guard, world, source) = setup("cmk-restart").await;
+    let input = request(&source, json!({"stopSource": true}));
+    world.inject_fault(
+        "ec2",
+        "RunInstances",
+        20,
+        "InsufficientInstanceCapacity",
+        500,
+    );
+    let execution = world
+        .run("migrate-instance", &run_name("cmk-restart"), &input)
+        .await;
+    world.clear_faults();
+    execution.assert_failed_with("Ferry.InsufficientCapacity");
+    assert_source_untouched(&world, &source, &execution.arn).await;
+
+    // The rollback role without its KMS statements.
+    let role = world.function_roles["RollbackFunction"].clone();
+    let removed = world
+        .remove_actions(&role, &["kms:CreateGrant", "kms:Decrypt"])
+        .await;
+    world.inject_fault(
+        "ec2",
+        "RunInstances",
+        20,
+        "InsufficientInstanceCapacity",
+        500,
+    );
+    let execution = world
+        .run("migrate-instance", &run_name("cmk-restart-denied"), &input)
+        .await;
+    world.clear_faults();
+    world.restore_policies(&role, removed).await;
+    execution.assert_failed_with("Ferry.InsufficientCapacity");
+    let failed = world
+        .state_input(&execution.arn, "MigrationFailed")
+        .await
+        .expect("MigrationFailed entered");
+    assert_eq!(
+        failed["rollbackError"]["Error"], "Ferry.SourceNotRestored",
+        "{failed}"
+    );
+    let cause = failed["rollbackError"]["Cause"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(cause.contains("Client.InternalError"), "{cause}");
+    let i = instance(&world, &source.instance_id).await;
+    assert_eq!(state(&i), "stopped", "the source could not be started");
+    // Put it back for the next tests' sake.
+    world
+        .ec2()
+        .start_instances()
+        .instance_ids(&source.instance_id)
+        .send()
+        .await
+        .unwrap();
+}

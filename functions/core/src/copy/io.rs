@@ -34,6 +34,9 @@ pub struct CopyRef {
     pub kms_key_ids: Vec<String>,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// When CopyImage answered (epoch seconds), for rule 19.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

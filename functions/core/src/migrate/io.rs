@@ -48,6 +48,9 @@ pub struct InstanceRef {
     pub private_ip: Option<String>,
     #[serde(default)]
     pub public_ip: Option<String>,
+    /// When RunInstances answered (epoch seconds), for rule 19.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -145,20 +145,18 @@ pub fn build_plan(
         .filter(|(k, _)| tags::is_settable_tag_key(k) && !k.starts_with(tags::FERRY_TAG_PREFIX))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    let in_flight = (tags::TAG_IN_FLIGHT.to_string(), "true".to_string());
     instance_tags.extend(request.tags.clone());
     instance_tags.extend(ferry_tags.clone());
-    if instance_tags.len() > tags::MAX_TAGS_PER_RESOURCE {
-        return Err(FerryError::new(
-            ErrorName::UnsupportedConfiguration,
-            format!(
-                "the new instance would carry {} tags (source, request and 3 ferry: tags); EC2 allows {}",
-                instance_tags.len(),
-                tags::MAX_TAGS_PER_RESOURCE
-            ),
-        ));
-    }
+    instance_tags.insert(in_flight.0.clone(), in_flight.1.clone());
+    let too_many =
+        |e: String| -> FerryError { FerryError::new(ErrorName::UnsupportedConfiguration, e) };
+    tags::check_tag_count("the new instance", &instance_tags).map_err(too_many)?;
     let mut created_tags = request.tags.clone();
     created_tags.extend(ferry_tags.clone());
+    let mut image_tags = created_tags.clone();
+    image_tags.insert(in_flight.0, in_flight.1);
+    tags::check_tag_count("the image and its snapshots", &image_tags).map_err(too_many)?;
 
     let stops_source = request.stop_source && source.state == "running";
     let type_changed = instance_type != source.instance_type;
@@ -203,7 +201,7 @@ pub fn build_plan(
         ));
     }
 
-    let volumes = source
+    let volumes: Vec<LaunchVolume> = source
         .volumes
         .iter()
         .map(|v| LaunchVolume {
@@ -227,6 +225,12 @@ pub fn build_plan(
         })
         .collect();
 
+    for v in &volumes {
+        let mut all = created_tags.clone();
+        all.extend(v.tags.clone());
+        tags::check_tag_count(&format!("the new volume at {}", v.device_name), &all)
+            .map_err(too_many)?;
+    }
     let launch = LaunchSpec {
         client_token: names::client_token(&execution.execution_arn, "run-instances"),
         instance_type: instance_type.clone(),
@@ -287,7 +291,7 @@ pub fn build_plan(
                     &source.state
                 },
             ),
-            tags: created_tags,
+            tags: image_tags,
         },
         launch,
         stops_source,
@@ -408,12 +412,50 @@ mod tests {
         assert_eq!(l.volume_tags["ferry:workflow"], "migrate-instance");
         assert_eq!(p.image.tags["change"], "CHG-42");
         assert_eq!(p.image.tags["ferry:execution"], execution().execution_arn);
+        // in flight until Finalize: the instance, image and snapshots, not the volumes
+        assert_eq!(l.instance_tags["ferry:in-flight"], "true");
+        assert_eq!(p.image.tags["ferry:in-flight"], "true");
+        assert!(!l.volume_tags.contains_key("ferry:in-flight"));
         assert!(
             !p.image.no_reboot,
             "CreateImage reboots a running source by default"
         );
         assert_eq!(p.source.elastic_ips.len(), 1);
         assert!(!p.stops_source);
+    }
+
+    #[test]
+    fn every_resource_ferry_tags_stays_within_fifty_tags() {
+        let many = |n: usize| -> BTreeMap<String, String> {
+            (0..n).map(|i| (format!("t{i}"), "v".to_string())).collect()
+        };
+        // The instance: the source's tags, the request's and ferry's 4, up to 50.
+        let req = request(json!({"tags": {"change": "CHG-42"}}));
+        let mut s = web_server();
+        s.tags.clear();
+        let base = plan_for(&req, &s).unwrap().launch.instance_tags.len();
+        s.tags = many(50 - base);
+        assert!(plan_for(&req, &s).is_ok());
+        s.tags = many(51 - base);
+        let e = plan_for(&req, &s).unwrap_err();
+        assert!(
+            e.message.contains("the new instance would carry 51 tags"),
+            "{}",
+            e.message
+        );
+        // A volume: its source volume's tags plus the request's and ferry's 3.
+        let mut s = web_server();
+        s.volumes[0].tags = many(47);
+        let e = plan_for(&request(json!({"tags": {"change": "CHG-42"}})), &s).unwrap_err();
+        assert!(e.message.contains("the new volume at"), "{}", e.message);
+        // The image and snapshots carry the request's tags and ferry's 4, a subset of the
+        // instance's: checked too, never the first to exceed.
+        let p = plan_for(&req, &web_server()).unwrap();
+        assert!(p
+            .image
+            .tags
+            .iter()
+            .all(|(k, v)| p.launch.instance_tags.get(k) == Some(v)));
     }
 
     #[test]

@@ -28,6 +28,9 @@ pub struct ObservedImage {
 pub struct RollbackObservation {
     /// The source's state now, `None` if it no longer exists.
     pub source_state: Option<String>,
+    /// Its StateReason (code and message), e.g. why it stopped.
+    #[serde(default)]
+    pub source_state_reason: Option<String>,
     /// Instances tagged with this execution.
     pub new_instances: Vec<ObservedInstance>,
     /// Images tagged with this execution (or named as planned).
@@ -66,9 +69,19 @@ pub struct RollbackDecision {
     pub actions: Vec<RollbackAction>,
     /// What is left alone, and why.
     pub kept: Vec<String>,
-    /// Something must settle first (the source still stopping, the image still pending):
-    /// the step does what it can, then asks to be retried.
+    /// Something must settle first (the source still stopping or starting, the image
+    /// still pending): the step does what it can, then asks to be retried.
     pub wait_for: Option<String>,
+    /// The source could not be brought back: the step does everything else, then says so
+    /// (`Ferry.SourceNotRestored`).
+    pub source_not_restored: Option<String>,
+}
+
+/// Rule 21 (re:Post "kms-iam-ec2-permission"; EC2 UG "Troubleshoot instance launch
+/// issues", "Instance terminates immediately"): an instance whose start could not use
+/// its volumes' KMS key goes back to `stopped` with a `Client.InternalError` state reason.
+pub fn start_failed(state: &str, state_reason: Option<&str>) -> bool {
+    state == "stopped" && state_reason.is_some_and(|r| r.contains("Client.InternalError"))
 }
 
 fn is_gone(state: &str) -> bool {
@@ -108,12 +121,27 @@ pub fn decide_rollback(plan: &MigrationPlan, seen: &RollbackObservation) -> Roll
     }
 
     if plan.source.state == "running" {
+        let reason = seen.source_state_reason.as_deref();
         match seen.source_state.as_deref() {
-            Some("stopped") => d.actions.push(RollbackAction::StartSource {
-                instance_id: source_id.clone(),
-            }),
+            Some(state) if start_failed(state, reason) => {
+                d.source_not_restored = Some(format!(
+                    "the source {source_id} was started again but is stopped: {}. If its volumes are under a customer-managed KMS key, the rollback role needs kms:CreateGrant and kms:Decrypt on it through EC2; start it by hand",
+                    reason.unwrap_or_default()
+                ))
+            }
+            Some("stopped") => {
+                d.actions.push(RollbackAction::StartSource {
+                    instance_id: source_id.clone(),
+                });
+                // and see it running (or failing to) on the next attempt
+                d.wait_for = Some(format!("the source {source_id} to be running again"));
+            }
             Some("stopping") => {
                 d.wait_for = Some(format!("the source {source_id} to finish stopping"))
+            }
+            // Started by an earlier attempt: wait until it runs (or fails to).
+            Some("pending") => {
+                d.wait_for = Some(format!("the source {source_id} to be running again"))
             }
             _ => {}
         }
@@ -176,6 +204,7 @@ mod tests {
     fn seen() -> RollbackObservation {
         RollbackObservation {
             source_state: Some("running".into()),
+            source_state_reason: None,
             new_instances: vec![ObservedInstance {
                 instance_id: "i-0new0000000000001".into(),
                 state: "running".into(),
@@ -241,6 +270,10 @@ mod tests {
         assert!(d.actions.contains(&RollbackAction::StartSource {
             instance_id: "i-0a1b2c3d4e5f60718".into()
         }));
+        assert!(
+            d.wait_for.unwrap().contains("running again"),
+            "and waits to see it run"
+        );
         s.source_state = Some("stopping".into());
         assert!(decide_rollback(&plan(json!({})), &s)
             .wait_for
@@ -253,6 +286,45 @@ mod tests {
         let mut s = seen();
         s.source_state = Some("stopped".into());
         assert!(!decide_rollback(&p, &s)
+            .actions
+            .iter()
+            .any(|a| matches!(a, RollbackAction::StartSource { .. })));
+    }
+
+    /// Rule 21 / issue 2.1: a restarted source is waited for until it runs; one that went
+    /// back to stopped with Client.InternalError is reported, not restarted forever, and
+    /// everything else is still undone.
+    #[test]
+    fn waits_for_the_restarted_source_and_says_when_it_did_not_come_back() {
+        let p = plan(json!({"stopSource": true}));
+        let mut s = seen();
+        s.source_state = Some("pending".into());
+        let d = decide_rollback(&p, &s);
+        assert!(d.wait_for.unwrap().contains("running again"));
+        assert!(d.source_not_restored.is_none());
+
+        s.source_state = Some("stopped".into());
+        s.source_state_reason = Some("Client.InternalError: Client error on launch".into());
+        let d = decide_rollback(&p, &s);
+        assert!(!d
+            .actions
+            .iter()
+            .any(|a| matches!(a, RollbackAction::StartSource { .. })));
+        let why = d.source_not_restored.unwrap();
+        assert!(
+            why.contains("Client.InternalError") && why.contains("kms:CreateGrant"),
+            "{why}"
+        );
+        assert!(
+            d.actions
+                .iter()
+                .any(|a| matches!(a, RollbackAction::TerminateInstance { .. })),
+            "the new instance still goes"
+        );
+        // stopped for another reason (ferry stopped it): start it
+        s.source_state_reason =
+            Some("Client.UserInitiatedShutdown: User initiated shutdown".into());
+        assert!(decide_rollback(&p, &s)
             .actions
             .iter()
             .any(|a| matches!(a, RollbackAction::StartSource { .. })));

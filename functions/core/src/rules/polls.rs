@@ -38,6 +38,47 @@ pub fn image_not_ready(image_id: &str, state: &str) -> FerryError {
     )
 }
 
+/// Rule 19 (EC2 API Reference, "Eventual consistency in the Amazon EC2 API"): an id a
+/// create call just returned may not be found by Describe* for a while. How long ferry
+/// takes "not found" as "not visible yet" after the create call, in seconds; after that
+/// the resource is gone.
+pub const NOT_VISIBLE_GRACE_SECONDS: u64 = 300;
+
+/// What a wait step makes of a resource it created that Describe* does not find: within
+/// [`NOT_VISIBLE_GRACE_SECONDS`] of `created_at` (epoch seconds, when the create call
+/// answered) it is `not_ready` (the state's Retry polls again); later, or when the
+/// creation time is unknown, `gone`.
+pub fn missing_after_create(
+    what: &str,
+    created_at: Option<u64>,
+    now: u64,
+    not_ready: ErrorName,
+    gone: ErrorName,
+) -> FerryError {
+    match created_at {
+        Some(t) if now.saturating_sub(t) < NOT_VISIBLE_GRACE_SECONDS => FerryError::new(
+            not_ready,
+            format!(
+                "{what} is not visible yet ({}s after it was created; EC2 is eventually consistent)",
+                now.saturating_sub(t)
+            ),
+        ),
+        Some(t) => FerryError::new(
+            gone,
+            format!("{what} no longer exists ({}s after it was created)", now.saturating_sub(t)),
+        ),
+        None => FerryError::new(gone, format!("{what} no longer exists")),
+    }
+}
+
+/// Seconds since the Unix epoch, now (the edge's clock for [`missing_after_create`]).
+pub fn epoch_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 /// Readiness of the new instance: running with instance and system status checks `ok`.
 pub fn instance_poll(
     instance_id: &str,
@@ -78,6 +119,44 @@ pub fn instance_poll(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn not_found_right_after_create_is_not_ready_then_gone() {
+        let e = missing_after_create(
+            "image ami-1",
+            Some(1000),
+            1000 + NOT_VISIBLE_GRACE_SECONDS - 1,
+            ErrorName::ImageNotReady,
+            ErrorName::ImageFailed,
+        );
+        assert_eq!(e.name, ErrorName::ImageNotReady);
+        assert!(e.message.contains("not visible yet"), "{}", e.message);
+        let e = missing_after_create(
+            "image ami-1",
+            Some(1000),
+            1000 + NOT_VISIBLE_GRACE_SECONDS,
+            ErrorName::ImageNotReady,
+            ErrorName::ImageFailed,
+        );
+        assert_eq!(e.name, ErrorName::ImageFailed);
+        let e = missing_after_create(
+            "image ami-1",
+            None,
+            5,
+            ErrorName::ImageNotReady,
+            ErrorName::ImageFailed,
+        );
+        assert_eq!(e.name, ErrorName::ImageFailed);
+        // a clock behind the creation time is still "just created"
+        let e = missing_after_create(
+            "i-1",
+            Some(1000),
+            900,
+            ErrorName::InstanceNotReady,
+            ErrorName::InstanceFailed,
+        );
+        assert_eq!(e.name, ErrorName::InstanceNotReady);
+    }
 
     #[test]
     fn image_states() {

@@ -44,6 +44,7 @@ pub async fn handle(clients: Clients, input: CopyPlanInput) -> Result<CopyRef, F
                 name: plan.copy_name.clone(),
                 state: "pending".to_string(),
                 tags: plan.tags.clone(),
+                created_at: Some(ferry_core::rules::polls::epoch_seconds()),
                 ..Default::default()
             })
         }

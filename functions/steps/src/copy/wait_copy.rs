@@ -16,12 +16,12 @@ pub async fn handle(clients: Clients, input: CopyImageInput) -> Result<CopyRef, 
     let target = target::assume(&clients, plan, &plan.request.target_region).await?;
     let id = &input.copy.image_id;
     let image = target::image(&target.ec2, id).await?.ok_or_else(|| {
-        FerryError::new(
+        polls::missing_after_create(
+            &format!("copy {id} in account {}", plan.request.target_account_id),
+            input.copy.created_at,
+            polls::epoch_seconds(),
+            ErrorName::ImageNotReady,
             ErrorName::ImageFailed,
-            format!(
-                "copy {id} no longer exists in account {}",
-                plan.request.target_account_id
-            ),
         )
     })?;
     let state = target::image_state(&image);

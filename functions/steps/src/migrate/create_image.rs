@@ -39,6 +39,7 @@ pub async fn handle(clients: Clients, input: PlanInput) -> Result<ImageRef, Ferr
             name: plan.image.name.clone(),
             state: "pending".to_string(),
             snapshot_ids: Vec::new(),
+            created_at: Some(ferry_core::rules::polls::epoch_seconds()),
         }),
         // A concurrent or timed-out earlier attempt won the race: use its image.
         Err(e) if error_code(&e) == Some("InvalidAMIName.Duplicate") => {

@@ -60,6 +60,7 @@ pub fn image_ref(image: &Image) -> ImageRef {
         image_id: image.image_id().unwrap_or_default().to_string(),
         name: image.name().unwrap_or_default().to_string(),
         state: image_state(image),
+        created_at: None,
         snapshot_ids: image_snapshot_ids(image),
     }
 }

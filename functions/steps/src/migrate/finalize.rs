@@ -2,7 +2,8 @@
 //! 1. give each new volume its source volume's tags;
 //! 2. apply the source's termination and stop protection;
 //! 3. move the Elastic IPs (if `moveElasticIp`);
-//! 4. deregister the intermediate image and delete its snapshots (unless `keepImage`);
+//! 4. end the run's "in flight" tag on what stays, then deregister the intermediate image
+//!    and delete its snapshots (unless `keepImage`);
 //! 5. last, the only irreversible step on the source: `sourceAction` stop or terminate.
 
 use super::describe;
@@ -76,6 +77,20 @@ pub async fn handle(clients: Clients, input: FinalizeInput) -> Result<MigrationR
     // (warning + leftovers in the output), never an error that would roll back.
     let mut warnings = plan.warnings.clone();
     let mut leftovers = Vec::new();
+
+    // The cut-over is done: what stays (the new instance; the image and its snapshots
+    // when kept) is no longer in flight, out of every rollback's reach.
+    let mut finished = vec![new_id.clone()];
+    if plan.request.keep_image {
+        finished.push(input.image.image_id.clone());
+        finished.extend(input.image.snapshot_ids.iter().cloned());
+    }
+    if let Err(e) = cleanup::end_in_flight(ec2, &finished).await {
+        warnings.push(format!(
+            "could not remove the ferry:in-flight tag from {} ({e}); remove it by hand",
+            finished.join(", ")
+        ));
+    }
     if !plan.request.keep_image {
         let image_id = &input.image.image_id;
         let mut snapshots = input.image.snapshot_ids.clone();

@@ -42,6 +42,7 @@ pub async fn handle(clients: Clients, input: ImageInput) -> Result<InstanceRef, 
         subnet_id: instance.subnet_id().map(str::to_string),
         private_ip: instance.private_ip_address().map(str::to_string),
         public_ip: instance.public_ip_address().map(str::to_string),
+        created_at: Some(ferry_core::rules::polls::epoch_seconds()),
     })
 }
 

@@ -17,6 +17,7 @@ use ferry_core::migrate::io::RollbackInput;
 use ferry_core::migrate::rollback::{
     decide_rollback, ObservedImage, ObservedInstance, RollbackAction, RollbackObservation,
 };
+use ferry_core::rules::polls;
 use ferry_core::tags::TAG_EXECUTION;
 use ferry_core::{ErrorName, FerryError};
 use serde::{Deserialize, Serialize};
@@ -36,6 +37,9 @@ pub async fn handle(clients: Clients, input: RollbackInput) -> Result<RollbackRe
     for action in &decision.actions {
         tracing::info!(?action, "rollback");
         apply(ec2, action).await?;
+    }
+    if let Some(why) = decision.source_not_restored {
+        return Err(FerryError::new(ErrorName::SourceNotRestored, why));
     }
     if let Some(what) = decision.wait_for {
         let name = if what.contains("image") {
@@ -57,9 +61,13 @@ async fn observe(ec2: &Client, input: &RollbackInput) -> Result<RollbackObservat
     let arn = &plan.execution.execution_arn;
     let ours = |tags: &[aws_sdk_ec2::types::Tag]| tag_map(tags).get(TAG_EXECUTION) == Some(arn);
 
-    let source_state = describe::instance(ec2, &plan.source.instance_id)
-        .await?
-        .map(|i| describe::state_name(&i));
+    let source = describe::instance(ec2, &plan.source.instance_id).await?;
+    let source_state = source.as_ref().map(describe::state_name);
+    let source_state_reason = source.as_ref().and_then(|i| {
+        i.state_reason()
+            .and_then(|r| r.message().or(r.code()))
+            .map(str::to_string)
+    });
 
     let tagged = ec2
         .describe_instances()
@@ -78,7 +86,22 @@ async fn observe(ec2: &Client, input: &RollbackInput) -> Result<RollbackObservat
             .iter()
             .any(|i| i.instance_id() == Some(known.instance_id.as_str()))
         {
-            instances.extend(describe::instance(ec2, &known.instance_id).await?);
+            match describe::instance(ec2, &known.instance_id).await? {
+                Some(found) => instances.push(found),
+                // Launched but not visible yet (rule 19): look again, for a bounded time.
+                None => {
+                    let e = polls::missing_after_create(
+                        &format!("instance {}", known.instance_id),
+                        known.created_at,
+                        polls::epoch_seconds(),
+                        ErrorName::InstanceNotReady,
+                        ErrorName::InstanceFailed,
+                    );
+                    if e.name == ErrorName::InstanceNotReady {
+                        return Err(e);
+                    }
+                }
+            }
         }
     }
     let new_instances = instances
@@ -101,7 +124,22 @@ async fn observe(ec2: &Client, input: &RollbackInput) -> Result<RollbackObservat
         Some(image)
             if named.as_ref().and_then(|n| n.image_id()) != Some(image.image_id.as_str()) =>
         {
-            describe::image(ec2, &image.image_id).await?
+            match describe::image(ec2, &image.image_id).await? {
+                Some(found) => Some(found),
+                None => {
+                    let e = polls::missing_after_create(
+                        &format!("image {}", image.image_id),
+                        image.created_at,
+                        polls::epoch_seconds(),
+                        ErrorName::ImageNotReady,
+                        ErrorName::ImageFailed,
+                    );
+                    if e.name == ErrorName::ImageNotReady {
+                        return Err(e);
+                    }
+                    None
+                }
+            }
         }
         _ => None,
     };
@@ -140,6 +178,7 @@ async fn observe(ec2: &Client, input: &RollbackInput) -> Result<RollbackObservat
     }
     Ok(RollbackObservation {
         source_state,
+        source_state_reason,
         new_instances,
         images,
         snapshot_ids,

@@ -12,10 +12,13 @@ pub async fn handle(clients: Clients, input: InstanceInput) -> Result<InstanceRe
     let ec2 = &clients.ec2;
     let id = &input.instance.instance_id;
     let Some(instance) = describe::instance(ec2, id).await? else {
-        // Just launched and not yet visible (EC2 is eventually consistent).
-        return Err(FerryError::new(
+        // Just launched and not yet visible (rule 19), for a bounded time.
+        return Err(polls::missing_after_create(
+            &format!("instance {id}"),
+            input.instance.created_at,
+            polls::epoch_seconds(),
             ErrorName::InstanceNotReady,
-            format!("{id} is not visible yet"),
+            ErrorName::InstanceFailed,
         ));
     };
     let state = describe::state_name(&instance);
@@ -80,5 +83,6 @@ pub async fn handle(clients: Clients, input: InstanceInput) -> Result<InstanceRe
         subnet_id: Some(subnet.to_string()),
         private_ip: instance.private_ip_address().map(str::to_string),
         public_ip: instance.public_ip_address().map(str::to_string),
+        created_at: None,
     })
 }

@@ -13,9 +13,12 @@ use ferry_core::{ErrorName, FerryError};
 pub async fn handle(clients: Clients, input: ImageInput) -> Result<ImageRef, FerryError> {
     let id = &input.image.image_id;
     let image = describe::image(&clients.ec2, id).await?.ok_or_else(|| {
-        FerryError::new(
+        polls::missing_after_create(
+            &format!("image {id}"),
+            input.image.created_at,
+            polls::epoch_seconds(),
+            ErrorName::ImageNotReady,
             ErrorName::ImageFailed,
-            format!("image {id} no longer exists"),
         )
     })?;
     let state = describe::image_state(&image);

@@ -59,5 +59,6 @@ pub async fn handle(clients: Clients, input: SharePlanInput) -> Result<ImageRef,
         name: copy.name.clone(),
         state: "pending".to_string(),
         snapshot_ids: Vec::new(),
+        created_at: Some(ferry_core::rules::polls::epoch_seconds()),
     })
 }

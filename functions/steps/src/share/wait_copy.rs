@@ -16,9 +16,12 @@ pub async fn handle(clients: Clients, input: ShareApplyInput) -> Result<ImageRef
         .ok_or_else(|| FerryError::invalid_input("WaitCopy: no copy to wait for"))?;
     let id = &copy.image_id;
     let image = read::own_image(&clients.ec2, id).await?.ok_or_else(|| {
-        FerryError::new(
+        polls::missing_after_create(
+            &format!("the copy {id}"),
+            copy.created_at,
+            polls::epoch_seconds(),
+            ErrorName::ImageNotReady,
             ErrorName::ImageFailed,
-            format!("the copy {id} no longer exists"),
         )
     })?;
     let state = image
@@ -32,6 +35,7 @@ pub async fn handle(clients: Clients, input: ShareApplyInput) -> Result<ImageRef
             name: image.name().unwrap_or_default().to_string(),
             state,
             snapshot_ids: read::image_snapshot_ids(&image),
+            created_at: None,
         }),
         ImagePoll::NotReady => Err(polls::image_not_ready(id, &state)),
     }
