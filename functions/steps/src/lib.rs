@@ -13,6 +13,7 @@ pub mod cleanup;
 pub mod copy;
 pub mod distribute;
 pub mod images;
+pub mod keys;
 pub mod migrate;
 pub mod runtime;
 pub mod share;

@@ -2,6 +2,7 @@
 //! refuses (the AWS managed `aws/ebs` key cannot be shared, rule 1).
 
 use crate::errors::FerryError;
+use crate::share::facts::{KeyFacts, KeyManager};
 
 fn is_key_id(id: &str) -> bool {
     let id = id.strip_prefix("mrk-").unwrap_or(id);
@@ -56,6 +57,25 @@ pub fn check_customer_key_ref(field: &str, key: &str) -> Result<(), FerryError> 
 /// ARN or alias ARN of the target account in the target region, a key id (`mrk-` or a
 /// UUID) or an `alias/` name (resolved in the target account). `alias/aws/ebs` is
 /// refused: a copy under the AWS managed key could never be shared on.
+/// A key a request names to encrypt under (share's `reencryptWith`, copy's
+/// `targetKmsKeyId`) must be customer managed (an AWS managed key's copies could never be
+/// shared on, rule 1) and `Enabled` (EBS cannot use a disabled or pending-deletion key).
+pub fn check_requested_key_usable(field: &str, key: &KeyFacts) -> Result<(), FerryError> {
+    if key.key_manager == KeyManager::Aws {
+        return Err(FerryError::invalid_input(format!(
+            "{field}: {} is an AWS managed key; give a customer managed key",
+            key.key_arn
+        )));
+    }
+    match key.key_state.as_deref() {
+        None | Some("Enabled") => Ok(()),
+        Some(state) => Err(FerryError::invalid_input(format!(
+            "{field}: {} is {state}; it must be Enabled",
+            key.key_arn
+        ))),
+    }
+}
+
 pub fn check_target_kms_key(key: &str, account: &str, region: &str) -> Result<(), FerryError> {
     let bad = |why: String| Err(FerryError::invalid_input(format!("targetKmsKeyId: {why}")));
     if let Some(rest) = key.strip_prefix("arn:") {
@@ -107,6 +127,31 @@ pub fn check_target_kms_key(key: &str, account: &str, region: &str) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_requested_key_must_be_customer_managed_and_enabled() {
+        let key = |manager, state: &str| KeyFacts {
+            key_id: "k".into(),
+            key_arn: "arn:aws:kms:us-east-1:111111111111:key/k".into(),
+            key_manager: manager,
+            key_state: Some(state.into()),
+        };
+        assert!(check_requested_key_usable(
+            "targetKmsKeyId",
+            &key(KeyManager::Customer, "Enabled")
+        )
+        .is_ok());
+        let e =
+            check_requested_key_usable("targetKmsKeyId", &key(KeyManager::Customer, "Disabled"))
+                .unwrap_err();
+        assert!(
+            e.message.starts_with("targetKmsKeyId:") && e.message.contains("Disabled"),
+            "{e}"
+        );
+        let e = check_requested_key_usable("reencryptWith", &key(KeyManager::Aws, "Enabled"))
+            .unwrap_err();
+        assert!(e.message.contains("AWS managed"), "{e}");
+    }
 
     const CMK: &str = "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 

@@ -119,19 +119,7 @@ pub fn check_aws_managed_key(
 
 /// The key to re-encrypt with must be a customer-managed, enabled key.
 pub fn check_reencrypt_key(key: &KeyFacts) -> Result<(), FerryError> {
-    if key.key_manager == KeyManager::Aws {
-        return Err(FerryError::invalid_input(format!(
-            "reencryptWith: {} is an AWS managed key; give a customer managed key",
-            key.key_arn
-        )));
-    }
-    match key.key_state.as_deref() {
-        None | Some("Enabled") => Ok(()),
-        Some(state) => Err(FerryError::invalid_input(format!(
-            "reencryptWith: {} is {state}; it must be Enabled",
-            key.key_arn
-        ))),
-    }
+    crate::rules::kms::check_requested_key_usable("reencryptWith", key)
 }
 
 #[cfg(test)]

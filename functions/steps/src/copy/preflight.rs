@@ -46,6 +46,15 @@ pub async fn handle(
     } else {
         target::assume(&clients, &plan, &plan.request.target_region).await?
     };
+    // The key the copy is encrypted under: it must exist and be enabled in the target
+    // (else CopyImage would start and the copy fail later, rolled back).
+    let key = crate::keys::requested_key(
+        &target_side.kms,
+        "targetKmsKeyId",
+        &plan.request.target_kms_key_id,
+    )
+    .await?;
+    ferry_core::rules::kms::check_requested_key_usable("targetKmsKeyId", &key)?;
     for existing in target::own_copies(&target_side.ec2, &plan).await? {
         if existing.name() == Some(plan.copy_name.as_str()) {
             target::ours_or_conflict(&existing, &plan)?;

@@ -54,7 +54,7 @@ pub async fn handle(
         facts.block_public_access = out.image_block_public_access_state().map(str::to_string);
     }
     if let Some(key) = &request.reencrypt_with {
-        facts.reencrypt_key = Some(read::describe_key(&clients.kms, key).await?);
+        facts.reencrypt_key = Some(read::requested_key(&clients.kms, "reencryptWith", key).await?);
     }
     let launch_permissions = read::launch_permissions(ec2, id).await?;
     if request.share_snapshots && !request.targets.account_ids.is_empty() {

@@ -1,27 +1,16 @@
 //! Read-only calls and SDK conversions shared by the share-image and revoke-share steps.
 
-use crate::aws::{aws_error, aws_error_with, error_code};
+use crate::aws::{aws_error, error_code};
 use aws_sdk_ec2::types::{
     Image, ImageAttributeName, LaunchPermission as SdkLaunchPermission, PermissionGroup,
     SnapshotAttributeName,
 };
 use aws_sdk_ec2::Client;
-use ferry_core::share::facts::{KeyFacts, KeyManager, SnapshotFacts};
+use ferry_core::share::facts::SnapshotFacts;
 use ferry_core::share::record::LaunchPermission;
-use ferry_core::{ErrorName, FerryError};
+use ferry_core::FerryError;
 
-/// KMS errors: access denied has its own name (the key policy or a grant is missing).
-pub fn kms_error<E, R>(operation: &str, err: aws_sdk_kms::error::SdkError<E, R>) -> FerryError
-where
-    E: aws_sdk_kms::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    aws_error_with(
-        operation,
-        err,
-        &[("AccessDeniedException", ErrorName::KmsAccessDenied)],
-    )
-}
+pub use crate::keys::{describe_key, kms_error, requested_key};
 
 /// The caller's own image `image_id`, or `None` (missing, or another account's).
 pub async fn own_image(ec2: &Client, image_id: &str) -> Result<Option<Image>, FerryError> {
@@ -54,31 +43,6 @@ pub async fn snapshots(ec2: &Client, ids: &[String]) -> Result<Vec<SnapshotFacts
             }
         })
         .collect())
-}
-
-/// DescribeKey: the key's ARN, manager and state.
-pub async fn describe_key(kms: &aws_sdk_kms::Client, key_id: &str) -> Result<KeyFacts, FerryError> {
-    let out = kms
-        .describe_key()
-        .key_id(key_id)
-        .send()
-        .await
-        .map_err(|e| kms_error("DescribeKey", e))?;
-    let m = out.key_metadata().ok_or_else(|| {
-        FerryError::new(
-            ErrorName::AwsError,
-            format!("DescribeKey {key_id}: no key metadata"),
-        )
-    })?;
-    Ok(KeyFacts {
-        key_id: key_id.to_string(),
-        key_arn: m.arn().unwrap_or(key_id).to_string(),
-        key_manager: match m.key_manager() {
-            Some(aws_sdk_kms::types::KeyManagerType::Aws) => KeyManager::Aws,
-            _ => KeyManager::Customer,
-        },
-        key_state: m.key_state().map(|s| s.as_str().to_string()),
-    })
 }
 
 pub fn from_sdk(lp: &SdkLaunchPermission) -> Option<LaunchPermission> {
