@@ -40,9 +40,37 @@ fn none() -> &'static [&'static Rule] {
     &[]
 }
 
+/// The target's key as DescribeKey answers it.
+fn target_key(state: aws_sdk_kms::types::KeyState) -> Rule {
+    mock!(aws_sdk_kms::Client::describe_key)
+        .match_requests(|r| r.key_id() == Some(KEY_B))
+        .then_output(move || {
+            aws_sdk_kms::operation::describe_key::DescribeKeyOutput::builder()
+                .key_metadata(
+                    aws_sdk_kms::types::KeyMetadata::builder()
+                        .key_id("1234abcd-12ab-34cd-56ef-1234567890ab")
+                        .arn(KEY_B)
+                        .key_manager(aws_sdk_kms::types::KeyManagerType::Customer)
+                        .key_state(state.clone())
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        })
+}
+
 /// The hub's clients: STS answers `sts_rules`; EC2 and KMS must not be called (the copy
-/// steps act only as the target). `assume` hands out the target's mocked EC2.
+/// steps act only as the target). `assume` hands out the target's mocked EC2, and its
+/// KMS, which knows the target key (enabled).
 fn clients(sts_rules: &[&Rule], target_ec2_rules: &[&Rule]) -> Clients {
+    clients_with_key(
+        sts_rules,
+        target_ec2_rules,
+        &target_key(aws_sdk_kms::types::KeyState::Enabled),
+    )
+}
+
+fn clients_with_key(sts_rules: &[&Rule], target_ec2_rules: &[&Rule], key: &Rule) -> Clients {
     let hub_ec2: aws_sdk_ec2::Client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, none());
     let kms: aws_sdk_kms::Client = mock_client!(aws_sdk_kms, RuleMode::MatchAny, none());
     let sts: aws_sdk_sts::Client = mock_client!(aws_sdk_sts, RuleMode::MatchAny, sts_rules, |c| c
@@ -50,7 +78,7 @@ fn clients(sts_rules: &[&Rule], target_ec2_rules: &[&Rule]) -> Clients {
     let target_ec2: aws_sdk_ec2::Client =
         mock_client!(aws_sdk_ec2, RuleMode::MatchAny, target_ec2_rules, |c| c
             .retry_config(aws_smithy_types::retry::RetryConfig::disabled()));
-    let target_kms: aws_sdk_kms::Client = mock_client!(aws_sdk_kms, RuleMode::MatchAny, none());
+    let target_kms: aws_sdk_kms::Client = mock_client!(aws_sdk_kms, RuleMode::MatchAny, &[key]);
     let target_sts: aws_sdk_sts::Client = mock_client!(aws_sdk_sts, RuleMode::MatchAny, none());
     Clients::from_parts(hub_ec2, kms, sts)
         .with_assumed(Clients::from_parts(target_ec2, target_kms, target_sts))
@@ -235,6 +263,53 @@ async fn preflight_maps_an_invisible_image_to_image_not_found() {
     .unwrap_err();
     is(&e, ErrorName::ImageNotFound);
     assert!(e.message.contains(B), "{e}");
+}
+
+/// The key the copy is to be encrypted under is checked as the target before any copy:
+/// disabled or missing is bad input (found by the bad-input corpus: CopyImage used to run
+/// and the failed copy was rolled back).
+#[tokio::test]
+async fn preflight_refuses_a_target_key_that_is_disabled_or_missing() {
+    let assume = assume_ok();
+    let source = describe_source(source_image(&[]));
+    let own = own_images(vec![]);
+    let disabled = target_key(aws_sdk_kms::types::KeyState::Disabled);
+    let e = preflight::handle(
+        clients_with_key(&[&assume], &[&source, &own], &disabled),
+        CopyPreflightInput {
+            request: request(),
+            context: context(),
+        },
+    )
+    .await
+    .unwrap_err();
+    is(&e, ErrorName::InvalidInput);
+    assert!(
+        e.message.contains("targetKmsKeyId") && e.message.contains("Disabled"),
+        "{e}"
+    );
+
+    let assume = assume_ok();
+    let source = describe_source(source_image(&[]));
+    let missing = mock!(aws_sdk_kms::Client::describe_key).then_error(|| {
+        aws_sdk_kms::operation::describe_key::DescribeKeyError::generic(
+            ErrorMetadata::builder()
+                .code("NotFoundException")
+                .message("Key 'arn:...' does not exist")
+                .build(),
+        )
+    });
+    let e = preflight::handle(
+        clients_with_key(&[&assume], &[&source], &missing),
+        CopyPreflightInput {
+            request: request(),
+            context: context(),
+        },
+    )
+    .await
+    .unwrap_err();
+    is(&e, ErrorName::InvalidInput);
+    assert!(e.message.contains("does not exist"), "{e}");
 }
 
 #[tokio::test]
