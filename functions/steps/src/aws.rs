@@ -74,6 +74,20 @@ impl Clients {
         self.config.region().map(|r| r.to_string())
     }
 
+    /// The same identity's clients in `region` (these, when it is theirs).
+    pub fn in_region(&self, region: &str) -> Clients {
+        // (Clients made from parts, as in tests, have no region: they are used as they are.)
+        if self.region().is_none() || self.region().as_deref() == Some(region) {
+            return self.clone();
+        }
+        let config = self
+            .config
+            .to_builder()
+            .region(aws_config::Region::new(region.to_string()))
+            .build();
+        Clients::from_config(&config)
+    }
+
     /// Clients acting as `role_arn` (with `external_id`, as the target account's trust
     /// policy requires) in `region` (default: this one). A refusal is
     /// `Ferry.TargetAccessDenied`; the credentials last for the session (one step).

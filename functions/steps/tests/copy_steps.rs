@@ -71,7 +71,24 @@ fn clients(sts_rules: &[&Rule], target_ec2_rules: &[&Rule]) -> Clients {
 }
 
 fn clients_with_key(sts_rules: &[&Rule], target_ec2_rules: &[&Rule], key: &Rule) -> Clients {
-    let hub_ec2: aws_sdk_ec2::Client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, none());
+    // The hub reads only its own source image's tags (copyTags).
+    let own_source = mock!(aws_sdk_ec2::Client::describe_images)
+        .match_requests(|r| r.image_ids() == [SOURCE] && r.owners() == ["self"])
+        .then_output(|| {
+            DescribeImagesOutput::builder()
+                .images(
+                    Image::builder()
+                        .image_id(SOURCE)
+                        .owner_id(HUB)
+                        .state(ImageState::Available)
+                        .tags(Tag::builder().key("team").value("web").build())
+                        .tags(Tag::builder().key("ferry:workflow").value("x").build())
+                        .build(),
+                )
+                .build()
+        });
+    let hub_ec2: aws_sdk_ec2::Client =
+        mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &[&own_source]);
     let kms: aws_sdk_kms::Client = mock_client!(aws_sdk_kms, RuleMode::MatchAny, none());
     let sts: aws_sdk_sts::Client = mock_client!(aws_sdk_sts, RuleMode::MatchAny, sts_rules, |c| c
         .retry_config(aws_smithy_types::retry::RetryConfig::disabled()));
@@ -223,6 +240,9 @@ async fn preflight_assumes_the_target_and_plans_the_copy() {
     assert_eq!(p.tags["ferry:source-image"], SOURCE);
     assert_eq!(p.tags["ferry:source-region"], "eu-west-1");
     assert_eq!(p.tags["ferry:workflow"], "copy-image");
+    // copyTags: the owner's own tags, read by the hub, put on the copy explicitly
+    assert_eq!(p.tags["team"], "web");
+    assert!(!p.copy_image_tags);
     assert_eq!(
         p.client_token,
         ferry_core::names::client_token(EXECUTION, COPY_TOKEN_PURPOSE)

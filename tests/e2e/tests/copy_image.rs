@@ -124,6 +124,21 @@ async fn copies_a_shared_cmk_image_into_the_target_and_revokes_the_share() {
     )
     .await;
     let target = target_account(&world, &b, "ferry-e2e-ext-1", Some(&key_a)).await;
+    // A tag the owner sets: CopyImageTags alone would not copy it across accounts (rule
+    // 24); copyTags (the default) must.
+    world
+        .ec2()
+        .create_tags()
+        .resources(&image)
+        .tags(
+            aws_sdk_ec2::types::Tag::builder()
+                .key("team")
+                .value("storefront")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
 
     // B cannot see it before the share.
     assert!(!sees(&target.config, &image).await);
@@ -178,6 +193,11 @@ async fn copies_a_shared_cmk_image_into_the_target_and_revokes_the_share() {
     assert_eq!(tags["ferry:source-account"], world.hub_account_id);
     assert_eq!(tags["ferry:source-image"], image);
     assert_eq!(tags["ferry:source-region"], world.region);
+    assert_eq!(
+        tags.get("team").map(String::as_str),
+        Some("storefront"),
+        "the owner's tag is copied (copyTags)"
+    );
     assert_eq!(copies_by(&target.config, &execution.arn).await.len(), 1);
 
     // After the revoke: B no longer sees A's image, A's grants for B are gone, the

@@ -55,6 +55,39 @@ pub fn copy_tags(
     ])
 }
 
+/// Rule 24 / issue 2.11 (EC2 API Reference, CopyImage `CopyImageTags`: "user-defined tags
+/// that are attached by other AWS accounts" to a shared AMI are not copied): with
+/// `copyTags`, the source owner's own tags (read by the hub when it owns the source) are
+/// put on the copy explicitly. Only settable, non-ferry keys; ferry's provenance tags win;
+/// at most 50 tags in all (the rest are named in the returned warning).
+pub fn add_source_tags(
+    tags: &mut BTreeMap<String, String>,
+    source_tags: &BTreeMap<String, String>,
+) -> Option<String> {
+    let mut dropped = Vec::new();
+    for (k, v) in source_tags {
+        if !crate::tags::is_settable_tag_key(k)
+            || k.starts_with(crate::tags::FERRY_TAG_PREFIX)
+            || tags.contains_key(k)
+        {
+            continue;
+        }
+        if tags.len() >= crate::tags::MAX_TAGS_PER_RESOURCE {
+            dropped.push(k.clone());
+            continue;
+        }
+        tags.insert(k.clone(), v.clone());
+    }
+    (!dropped.is_empty()).then(|| {
+        format!(
+            "copyTags: {} source tags not copied (EC2 allows {} per resource): {}",
+            dropped.len(),
+            crate::tags::MAX_TAGS_PER_RESOURCE,
+            dropped.join(", ")
+        )
+    })
+}
+
 /// What RevokeShareFunction is invoked with: what the share granted to the target only
 /// (`ShareRecord::for_account`) when copy-image was given the record, else the image and
 /// the target account (revoke-share then removes what ferry granted that account).
@@ -86,6 +119,13 @@ pub struct CopyPlan {
     pub session_name: String,
     /// On the copy and its snapshots (TagSpecifications of CopyImage).
     pub tags: BTreeMap<String, String>,
+    /// CopyImage's own CopyImageTags: only when `copyTags` and the source's tags could
+    /// not be read by the hub (then the copy gets what the target itself sees).
+    #[serde(default)]
+    pub copy_image_tags: bool,
+    /// What the plan could not do as asked (e.g. source tags not readable or dropped).
+    #[serde(default)]
+    pub warnings: Vec<String>,
     pub revoke_after_copy: bool,
     /// RevokeShareFunction's input (the Revoke state passes it through).
     pub revoke: Value,
@@ -107,6 +147,8 @@ pub fn plan(
         client_token: names::client_token(&execution.execution_arn, COPY_TOKEN_PURPOSE),
         session_name: session_name(&execution),
         tags: copy_tags(&request, &execution.execution_arn, source_account_id),
+        copy_image_tags: request.copy_tags,
+        warnings: Vec::new(),
         revoke_after_copy: request.revoke_after_copy,
         revoke: revoke_payload(&request)?,
         source_account_id: source_account_id.to_string(),
@@ -121,6 +163,29 @@ mod tests {
     use crate::copy::fixtures::*;
     use crate::rules::ids::check_image_name;
     use serde_json::json;
+
+    #[test]
+    fn source_tags_are_added_below_ferrys_and_within_fifty() {
+        let r = CopyRequest::parse(&minimal()).unwrap();
+        let mut tags = plan(r, ctx("copy-1"), "111122223333").unwrap().tags;
+        let ferry = tags.len();
+        let source = BTreeMap::from([
+            ("team".to_string(), "web".to_string()),
+            ("aws:cloudformation:stack-name".to_string(), "x".to_string()),
+            ("ferry:workflow".to_string(), "not this".to_string()),
+        ]);
+        assert_eq!(add_source_tags(&mut tags, &source), None);
+        assert_eq!(tags["team"], "web");
+        assert_eq!(tags["ferry:workflow"], "copy-image", "ferry's own tag wins");
+        assert!(!tags.contains_key("aws:cloudformation:stack-name"));
+        assert_eq!(tags.len(), ferry + 1);
+        let many: BTreeMap<String, String> = (0..60)
+            .map(|i| (format!("k{i:02}"), "v".to_string()))
+            .collect();
+        let warning = add_source_tags(&mut tags, &many).unwrap();
+        assert_eq!(tags.len(), 50);
+        assert!(warning.contains("source tags not copied"), "{warning}");
+    }
 
     #[test]
     fn names_tokens_and_tags_derive_from_the_execution() {

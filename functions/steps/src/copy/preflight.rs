@@ -7,6 +7,7 @@ use super::target;
 use crate::aws::{tag_map, Clients};
 use ferry_core::copy::io::{CopyPlanInput, CopyPreflightInput};
 use ferry_core::copy::plan as copy_plan;
+use ferry_core::copy::plan::CopyPlan;
 use ferry_core::copy::refusals;
 use ferry_core::copy::request::CopyRequest;
 use ferry_core::{ErrorName, FerryError};
@@ -40,7 +41,10 @@ pub async fn handle(
     }
     tracing::info!(image = %id, owner = %owner, tags = ?tag_map(image.tags()), "source visible to the target");
 
-    let plan = copy_plan::plan(request, input.context, &owner)?;
+    let mut plan = copy_plan::plan(request, input.context, &owner)?;
+    if plan.request.copy_tags {
+        source_tags(&clients, &mut plan, &owner).await?;
+    }
     let target_side = if plan.request.target_region == plan.request.source_region {
         source_side
     } else {
@@ -61,4 +65,43 @@ pub async fn handle(
         }
     }
     Ok(CopyPlanInput { plan })
+}
+
+/// Issue 2.11 (rule 24): CopyImageTags copies only the tags the TARGET sees on a shared
+/// AMI, not the owner's. When this account owns the source, read its tags here and put
+/// them on the copy explicitly (then CopyImageTags is off); otherwise say so.
+async fn source_tags(
+    clients: &Clients,
+    plan: &mut CopyPlan,
+    owner: &str,
+) -> Result<(), FerryError> {
+    let hub = plan
+        .execution
+        .execution_arn
+        .split(':')
+        .nth(4)
+        .unwrap_or_default();
+    if owner != hub {
+        plan.warnings.push(format!(
+            "copyTags: the source belongs to account {owner}, not this one: only the tags the target itself sees are copied"
+        ));
+        return Ok(());
+    }
+    let r = &plan.request;
+    let here = clients.in_region(&r.source_region);
+    let own =
+        crate::images::image(&here.ec2, &r.source_image_id, crate::images::Owner::Caller).await?;
+    match own {
+        Some(image) => {
+            if let Some(w) = copy_plan::add_source_tags(&mut plan.tags, &tag_map(image.tags())) {
+                plan.warnings.push(w);
+            }
+            plan.copy_image_tags = false;
+        }
+        None => plan.warnings.push(format!(
+            "copyTags: {} could not be read in {} as its owner: its tags are not copied",
+            r.source_image_id, r.source_region
+        )),
+    }
+    Ok(())
 }

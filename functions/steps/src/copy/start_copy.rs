@@ -29,7 +29,7 @@ pub async fn handle(clients: Clients, input: CopyPlanInput) -> Result<CopyRef, F
         .description(&plan.description)
         .encrypted(true)
         .kms_key_id(&r.target_kms_key_id)
-        .copy_image_tags(r.copy_tags)
+        .copy_image_tags(plan.copy_image_tags)
         .client_token(&plan.client_token)
         .tag_specifications(tag_spec(ResourceType::Image, &plan.tags))
         .tag_specifications(tag_spec(ResourceType::Snapshot, &plan.tags))
