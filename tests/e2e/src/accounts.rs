@@ -84,10 +84,15 @@ pub async fn make_image(
     encryption: Option<Option<&str>>,
 ) -> String {
     let ec2 = aws_sdk_ec2::Client::new(config);
+    // In the config's region (the hub's by default).
+    let az = match config.region() {
+        Some(r) if r.as_ref() != world.region => format!("{}a", r.as_ref()),
+        _ => world.az('a'),
+    };
     let volume = ec2
         .create_volume()
         .size(8)
-        .availability_zone(world.az('a'))
+        .availability_zone(az)
         .set_encrypted(encryption.map(|_| true))
         .set_kms_key_id(encryption.flatten().map(str::to_string))
         .send()

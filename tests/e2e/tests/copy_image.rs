@@ -543,3 +543,95 @@ async fn fail_fast_fails_the_execution_with_the_targets_error() {
         .await
         .assert_failed_with("Ferry.TargetAccessDenied");
 }
+
+/// Issue 8, 2.5: the source image is in another region than the hub's (where
+/// revoke-share runs). The revoke after the copy must act there: B no longer sees the
+/// image, its snapshot is no longer shared with B, and `revoked` says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_revoke_acts_in_the_source_images_region() {
+    let (_guard, world) = setup().await;
+    const OTHER: &str = "eu-west-1";
+    assert_ne!(world.region, OTHER);
+    let b = account(4);
+    let in_other = |c: &aws_config::SdkConfig| {
+        c.to_builder()
+            .region(aws_config::Region::new(OTHER))
+            .build()
+    };
+    let hub = in_other(&world.config);
+    let image = make_image(&world, &hub, &run_name("copy-other-region"), None).await;
+    // Shared with B there (by hand: share-image runs in the hub's region).
+    let ec2 = aws_sdk_ec2::Client::new(&hub);
+    ec2.modify_image_attribute()
+        .image_id(&image)
+        .launch_permission(
+            ec2t::LaunchPermissionModifications::builder()
+                .add(ec2t::LaunchPermission::builder().user_id(&b).build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let snap = image_as(&hub, &image).await.block_device_mappings()[0]
+        .ebs()
+        .unwrap()
+        .snapshot_id()
+        .unwrap()
+        .to_string();
+    ec2.modify_snapshot_attribute()
+        .snapshot_id(&snap)
+        .attribute(ec2t::SnapshotAttributeName::CreateVolumePermission)
+        .create_volume_permission(
+            ec2t::CreateVolumePermissionModifications::builder()
+                .add(ec2t::CreateVolumePermission::builder().user_id(&b).build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // B's key and ferry role for copies made in that region.
+    let b_config = in_other(&world.as_account(&b).await);
+    let key_b = create_key(&b_config, "ferry copies in eu-west-1 (CMK-B)", None).await;
+    let role = world.control(
+        "POST",
+        "/ferry-world/stacks",
+        Some(&json!({"template": "target-account.yaml", "account": b,
+            "parameters": {"HubAccountId": world.hub_account_id,
+                "ExternalId": "ferry-e2e-ext-region", "TargetKmsKeyArn": key_b}})),
+    )["outputs"]["RoleArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(sees(&b_config, &image).await, "shared with B in {OTHER}");
+
+    let execution = world
+        .run(
+            "copy-image",
+            &run_name("copy-other-region"),
+            &json!({"sourceImageId": image, "sourceRegion": OTHER, "targetRegion": OTHER,
+                "targetAccountId": b, "targetRoleArn": role,
+                "externalId": "ferry-e2e-ext-region", "targetKmsKeyId": key_b}),
+        )
+        .await;
+    let out = execution.assert_succeeded().clone();
+    assert_eq!(out["revoked"], true, "{out}");
+    assert!(
+        !sees(&b_config, &image).await,
+        "the share was revoked in {OTHER}"
+    );
+    let cvp = ec2
+        .describe_snapshot_attribute()
+        .snapshot_id(&snap)
+        .attribute(ec2t::SnapshotAttributeName::CreateVolumePermission)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !cvp.create_volume_permissions()
+            .iter()
+            .any(|p| p.user_id() == Some(b.as_str())),
+        "the snapshot is no longer shared with B"
+    );
+    let copy = out["imageId"].as_str().unwrap();
+    assert_eq!(image_as(&b_config, copy).await.owner_id(), Some(b.as_str()));
+}

@@ -100,6 +100,7 @@ pub fn revoke_payload(request: &CopyRequest) -> Result<Value, FerryError> {
         None => Ok(serde_json::json!({
             "imageId": request.source_image_id,
             "accountIds": [request.target_account_id],
+            "region": request.source_region,
         })),
     }
 }
@@ -224,12 +225,19 @@ mod tests {
     }
 
     #[test]
-    fn revoke_without_a_record_names_image_and_target() {
+    fn revoke_without_a_record_names_image_target_and_the_image_region() {
+        // The revoke runs where the share is, not where revoke-share runs (issue 8, 2.5).
         let r = CopyRequest::parse(&minimal()).unwrap();
         assert_eq!(
             revoke_payload(&r).unwrap(),
-            json!({"imageId": "ami-0123456789abcdef0", "accountIds": [B]})
+            json!({"imageId": "ami-0123456789abcdef0", "accountIds": [B], "region": r.source_region})
         );
+        let parsed =
+            crate::share::revoke::RevokeRequest::parse(&revoke_payload(&r).unwrap()).unwrap();
+        assert!(matches!(
+            parsed,
+            crate::share::revoke::RevokeRequest::Image { region: Some(ref x), .. } if *x == r.source_region
+        ));
     }
 
     #[test]

@@ -18,6 +18,9 @@ struct RawRevokeByImage {
     organization_arns: Option<Vec<String>>,
     #[serde(default)]
     organizational_unit_arns: Option<Vec<String>>,
+    /// Where the image is (default: where revoke-share runs).
+    #[serde(default)]
+    region: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -35,12 +38,15 @@ pub enum RevokeRequest {
     Image {
         image_id: String,
         targets: ShareTargets,
+        /// The image's region, when not the function's own.
+        region: Option<String>,
     },
 }
 
 impl RevokeRequest {
-    /// `{"record": <ShareRecord>}` or `{"imageId", "accountIds", "organizationArns"?,
-    /// "organizationalUnitArns"?}`; anything else is `Ferry.InvalidInput`.
+    /// `{"record": <ShareRecord>}` (revoked in the record's region) or `{"imageId",
+    /// "accountIds", "organizationArns"?, "organizationalUnitArns"?, "region"?}`; anything
+    /// else is `Ferry.InvalidInput`.
     pub fn parse(value: &serde_json::Value) -> Result<RevokeRequest, FerryError> {
         let Some(object) = value.as_object() else {
             return Err(FerryError::invalid_input(
@@ -86,6 +92,9 @@ impl RevokeRequest {
         let raw: RawRevokeByImage = serde_json::from_value(value.clone())
             .map_err(|e| FerryError::invalid_input(format!("request: {e}")))?;
         check_resource_id("imageId", "ami", &raw.image_id)?;
+        if let Some(region) = &raw.region {
+            crate::rules::ids::check_region("region", region)?;
+        }
         let targets = ShareTargets::checked(
             Some(raw.account_ids),
             raw.organization_arns,
@@ -100,6 +109,7 @@ impl RevokeRequest {
         Ok(RevokeRequest::Image {
             image_id: raw.image_id,
             targets,
+            region: raw.region,
         })
     }
 }

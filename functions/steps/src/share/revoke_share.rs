@@ -24,21 +24,26 @@ pub async fn handle(
 ) -> Result<RevokeResult, FerryError> {
     match RevokeRequest::parse(&input)? {
         RevokeRequest::Record(record) => revoke_record(&clients, record).await,
-        RevokeRequest::Image { image_id, targets } => {
+        // The share is undone where it was made (issue 8, 2.5): copy-image may run in
+        // another region than the source image's.
+        RevokeRequest::Image {
+            image_id,
+            targets,
+            region,
+        } => {
+            let clients = match &region {
+                Some(r) => clients.in_region(r),
+                None => clients,
+            };
             revoke_for_targets(&clients, &image_id, &targets).await
         }
     }
 }
 
 async fn revoke_record(clients: &Clients, record: ShareRecord) -> Result<RevokeResult, FerryError> {
-    if let Some(region) = clients.region() {
-        if region != record.region {
-            return Err(FerryError::invalid_input(format!(
-                "record.region: the share was made in {}, this function runs in {region}",
-                record.region
-            )));
-        }
-    }
+    // Where the share was made, whatever region this function runs in.
+    let here = clients.in_region(&record.region);
+    let clients = &here;
     let ec2 = &clients.ec2;
     let mut warnings = Vec::new();
     let mut removed = empty_like(&record);
