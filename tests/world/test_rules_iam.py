@@ -581,7 +581,7 @@ def test_target_account_template_deploys_the_role_with_its_conditions(world):
     assert iam_b.get_role(RoleName="ferry-target")["Role"]["Path"] == "/ferry/"
     sids = _statements(iam_b)
     assert "ReadTheSourceKey" not in sids and "GrantsOnTheSourceKeyOnlyForAwsResources" not in sids
-    assert sids["UseTheTargetKeyThroughEc2"]["Resource"] == target_key
+    assert sids["UseTheTargetKeyThroughEc2"]["Resource"] == [target_key]
     assert sids["TagCopiesWhileCreatingThem"]["Resource"] == ["arn:aws:ec2:*::image/*", "arn:aws:ec2:*::snapshot/*"]
     assert None not in sids  # no statement left behind by !Ref AWS::NoValue
 
@@ -655,3 +655,32 @@ def test_condition_set_operators_units():
     assert holds({"StringEqualsIfExists": {"aws:RequestTag/team": "ops"}}, {})
     assert holds({"Null": {"aws:RequestTag/team": "true"}}, {})
     assert not holds({"NumericLessThan": {"aws:MultiFactorAuthAge": "3600"}}, {"aws:multifactorauthage": "10"})
+
+
+def test_target_account_template_takes_a_key_per_region():
+    """Issue 8, 2.6: target-account.yaml lets the role use one key per Region its copies
+    land in (AdditionalTargetKmsKeyArns), resolved as CloudFormation would."""
+    from pathlib import Path
+
+    from ferry_world.engine.deploy import Resolver, load_template
+
+    template = load_template(Path(__file__).resolve().parents[2] / "target-account.yaml")
+    base = {
+        "AWS::Region": "us-east-1", "AWS::AccountId": "222233334444", "AWS::StackName": "t",
+        "AWS::Partition": "aws", "HubAccountId": "123456789012", "ExternalId": "ext",
+        "TargetKmsKeyArn": "arn:aws:kms:us-east-1:222233334444:key/1", "SourceKmsKeyArn": "",
+        "RoleName": "ferry-target", "HubStackName": "ferry",
+    }
+    for extra, keys in (
+        ([], ["arn:aws:kms:us-east-1:222233334444:key/1"]),
+        (["arn:aws:kms:eu-west-1:222233334444:key/2"],
+         ["arn:aws:kms:us-east-1:222233334444:key/1", "arn:aws:kms:eu-west-1:222233334444:key/2"]),
+    ):
+        props = Resolver(template, {**base, "AdditionalTargetKmsKeyArns": extra}).resolve(
+            template["Resources"]["FerryTargetRole"]["Properties"]
+        )
+        statements = props["Policies"][0]["PolicyDocument"]["Statement"]
+        on_keys = {st["Sid"]: st["Resource"] for st in statements if st["Sid"] in (
+            "UseTheTargetKeyThroughEc2", "DescribeTheTargetKey", "GrantsOnTheTargetKeyOnlyForAwsResources")}
+        assert len(on_keys) == 3
+        assert all(r == keys for r in on_keys.values()), on_keys

@@ -247,7 +247,10 @@ async fn preflight_assumes_the_target_and_plans_the_copy() {
         p.client_token,
         ferry_core::names::client_token(EXECUTION, COPY_TOKEN_PURPOSE)
     );
-    assert_eq!(p.revoke, json!({"imageId": SOURCE, "accountIds": [B]}));
+    assert_eq!(
+        p.revoke,
+        json!({"imageId": SOURCE, "accountIds": [B], "region": "eu-west-1"})
+    );
 }
 
 #[tokio::test]

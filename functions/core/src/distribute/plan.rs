@@ -53,6 +53,11 @@ pub struct DistributePlan {
     pub share_execution_name: String,
     pub fail_fast: bool,
     pub targets: Vec<TargetItem>,
+    /// Accounts with targets in several regions (issue 8, 2.6): their copies do not
+    /// revoke the share after copying (the first to finish would take it from the
+    /// others); it stays, and the output says so (revoke it with revoke-share).
+    #[serde(default)]
+    pub kept_shared: Vec<String>,
 }
 
 /// The region of an execution ARN (`arn:aws:states:<region>:<account>:execution:...`).
@@ -157,6 +162,23 @@ impl DistributePlan {
                 copy,
             });
         }
+        // One account in several regions: no copy may revoke the share another one still
+        // needs.
+        let mut kept_shared: Vec<String> = Vec::new();
+        for t in &targets {
+            let regions = targets
+                .iter()
+                .filter(|o| o.account_id == t.account_id)
+                .count();
+            if regions > 1 && !kept_shared.contains(&t.account_id) {
+                kept_shared.push(t.account_id.clone());
+            }
+        }
+        for t in targets.iter_mut() {
+            if kept_shared.contains(&t.account_id) {
+                t.copy["revokeAfterCopy"] = json!(false);
+            }
+        }
         let accounts: Vec<String> = {
             let mut a: Vec<String> = targets.iter().map(|t| t.account_id.clone()).collect();
             a.sort();
@@ -192,6 +214,7 @@ impl DistributePlan {
             share: Value::Object(share),
             fail_fast: raw.fail_fast.unwrap_or(false),
             targets,
+            kept_shared,
         })
     }
 }
@@ -236,6 +259,40 @@ mod tests {
         }
         assert_ne!(p.targets[0].execution_name, p.targets[1].execution_name);
         assert!(p.share_execution_name.ends_with("-share"));
+    }
+
+    /// Issue 8, 2.6: one account in two regions: neither copy revokes the account's share
+    /// (the first to finish would take it from the other); the plan says it stays. An
+    /// account with one target revokes after its copy as before.
+    #[test]
+    fn an_account_in_several_regions_keeps_its_share_until_every_copy_is_done() {
+        let mut eu = target("222233334444");
+        eu["region"] = json!("eu-west-1");
+        let p = DistributePlan::parse(
+            &request(vec![target("222233334444"), eu, target("555566667777")]),
+            &ctx("d-1"),
+        )
+        .unwrap();
+        assert_eq!(p.kept_shared, ["222233334444"]);
+        let revokes: Vec<(String, String, Value)> = p
+            .targets
+            .iter()
+            .map(|t| {
+                (
+                    t.account_id.clone(),
+                    t.region.clone(),
+                    t.copy["revokeAfterCopy"].clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            revokes,
+            [
+                ("222233334444".into(), "us-east-1".into(), json!(false)),
+                ("222233334444".into(), "eu-west-1".into(), json!(false)),
+                ("555566667777".into(), "us-east-1".into(), json!(true)),
+            ]
+        );
     }
 
     #[test]

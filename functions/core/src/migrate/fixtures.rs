@@ -87,6 +87,7 @@ pub fn web_server() -> SourceInstance {
         cpu_credits: Some("unlimited".into()),
         tenancy: Some("default".into()),
         placement_group: None,
+        placement_group_strategy: None,
         // SMT off: not t3.large's default (1 core x 2 threads), so it must be carried.
         cpu_options: Some(CpuOptions {
             core_count: Some(1),

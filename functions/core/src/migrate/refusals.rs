@@ -146,7 +146,44 @@ pub fn check_supported_layout(source: &SourceInstance) -> Result<(), FerryError>
     if source.volumes.is_empty() {
         return refuse(format!("{id} has no EBS volumes to image"));
     }
-    Ok(())
+    check_placement_group(source)
+}
+
+/// Rule (EC2 User Guide, "Placement groups": "A cluster placement group can't span
+/// multiple Availability Zones"): the new instance cannot join the source's cluster group
+/// in another AZ (RunInstances would fail after the image is made), so it is refused
+/// before anything is created. Spread and partition groups span AZs and are carried.
+pub fn check_placement_group(source: &SourceInstance) -> Result<(), FerryError> {
+    match (&source.placement_group, source.placement_group_strategy.as_deref()) {
+        (Some(group), Some("cluster")) => Err(FerryError::new(
+            ErrorName::UnsupportedConfiguration,
+            format!(
+                "{} is in the cluster placement group {group}, which cannot span Availability Zones; take it out of the group (or move the whole group) first",
+                source.instance_id
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod placement_tests {
+    use super::*;
+    use crate::migrate::fixtures::web_server;
+
+    #[test]
+    fn a_cluster_placement_group_is_refused_spread_and_partition_carried() {
+        let mut s = web_server();
+        s.placement_group = Some("hpc".into());
+        s.placement_group_strategy = Some("cluster".into());
+        let e = check_supported_layout(&s).unwrap_err();
+        assert_eq!(e.name, ErrorName::UnsupportedConfiguration);
+        assert!(e.message.contains("cluster placement group hpc"), "{e}");
+        for strategy in ["spread", "partition"] {
+            s.placement_group_strategy = Some(strategy.into());
+            assert!(check_supported_layout(&s).is_ok());
+        }
+    }
 }
 
 #[cfg(test)]

@@ -39,6 +39,10 @@ pub struct SourceInstance {
     /// `default`, `dedicated` or `host`.
     pub tenancy: Option<String>,
     pub placement_group: Option<String>,
+    /// The placement group's strategy (`cluster`, `spread`, `partition`), as
+    /// DescribePlacementGroups reports it; `None` when not in a group or not read.
+    #[serde(default)]
+    pub placement_group_strategy: Option<String>,
     pub cpu_options: Option<CpuOptions>,
     /// The source type's CPU facts (read by preflight when the source reports CPU options
     /// and keeps its type); `None`: not read.

@@ -58,6 +58,7 @@ impl RevokeRequest {
                 .map_err(|e| FerryError::invalid_input(format!("request: {e}")))?;
             let r = &raw.record;
             check_resource_id("record.imageId", "ami", &r.image_id)?;
+            crate::rules::ids::check_region("record.region", &r.region)?;
             check_account_id("record.ownerAccountId", &r.owner_account_id)?;
             for lp in &r.launch_permissions {
                 match lp {

@@ -27,6 +27,9 @@ pub async fn handle(
     if request.instance_type.is_none() && source.cpu_options.is_some() {
         source.type_cpu = describe_type_cpu(ec2, &source.instance_type).await?;
     }
+    if let Some(group) = &source.placement_group {
+        source.placement_group_strategy = describe_placement_strategy(ec2, group).await?;
+    }
     let target = describe_subnet(ec2, &request.target_subnet_id).await?;
     let groups = match &request.security_group_ids {
         Some(ids) => describe_security_groups(ec2, ids).await?,
@@ -60,6 +63,25 @@ pub async fn handle(
         "plan ready"
     );
     Ok(PreflightOutput { plan })
+}
+
+/// DescribePlacementGroups of the source's group: its strategy (a cluster group cannot
+/// follow the instance into another AZ).
+pub async fn describe_placement_strategy(
+    ec2: &Client,
+    group: &str,
+) -> Result<Option<String>, FerryError> {
+    let out = ec2
+        .describe_placement_groups()
+        .group_names(group)
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribePlacementGroups", e))?;
+    Ok(out
+        .placement_groups()
+        .first()
+        .and_then(|g| g.strategy())
+        .map(|s| s.as_str().to_string()))
 }
 
 /// DescribeInstanceTypes of one type: its CPU facts (`VCpuInfo`, `BareMetal`).
@@ -260,6 +282,7 @@ pub fn source_from_instance(i: &Instance) -> SourceInstance {
             .and_then(|p| p.group_name())
             .filter(|g| !g.is_empty())
             .map(str::to_string),
+        placement_group_strategy: None,
         cpu_options: i.cpu_options().map(|c| CpuOptions {
             core_count: c.core_count(),
             threads_per_core: c.threads_per_core(),

@@ -536,6 +536,10 @@ def deploy_stack(template_path: Path, endpoint: str, account: str, region: str, 
         value = parameters.get(name, spec.get("Default"))
         if value is None:
             raise ValueError(f"{template_path.name}: parameter {name} is required")
+        if spec.get("Type") == "CommaDelimitedList":
+            items = value if isinstance(value, list) else [v.strip() for v in str(value).split(",")]
+            values[name] = [v for v in items if v != ""]
+            continue
         pattern = spec.get("AllowedPattern")
         if pattern and not re.fullmatch(pattern, str(value)):
             raise ValueError(f"{template_path.name}: parameter {name}={value!r} does not match {pattern}")
