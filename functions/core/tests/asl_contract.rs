@@ -99,6 +99,11 @@ fn every_task_retries_lambda_and_transient_errors() {
                 "Lambda.AWSLambdaException",
                 "Lambda.SdkClientException",
                 "Lambda.TooManyRequestsException",
+                // Issue 8, 2.12: a step killed or timed out mid-way is run again (every
+                // step is idempotent: ClientTokens, deterministic names and tags).
+                "Lambda.ClientExecutionTimeoutException",
+                "Lambda.Unknown",
+                "Sandbox.Timedout",
                 ErrorName::Throttled.as_str(),
                 ErrorName::Transient.as_str(),
             ] {
