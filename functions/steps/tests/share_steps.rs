@@ -651,9 +651,29 @@ async fn wait_copy_polls_fails_and_returns_the_snapshots() {
 
 #[tokio::test]
 async fn cleanup_removes_only_this_executions_copy() {
-    // No copy planned: no call at all.
+    // No copy planned: Apply may have failed half-way on the image itself, so what its
+    // plan was to add is taken back (issue 8, 2.8): B's launch permission, B's
+    // createVolumePermission on SNAP1, and this execution's grant only.
+    let ec2 = revoke_reads();
+    let ours = share_grant_name(IMAGE, B, EXECUTION);
+    let theirs = share_grant_name(
+        IMAGE,
+        B,
+        "arn:aws:states:eu-west-1:111122223333:execution:ferry-share-image:other",
+    );
+    let kms = [
+        mock!(aws_sdk_kms::Client::list_grants).then_output(move || {
+            ListGrantsOutput::builder()
+                .grants(grant_entry(&ours, &account_root_arn(B), "g-ours"))
+                .grants(grant_entry(&theirs, &account_root_arn(B), "g-other"))
+                .build()
+        }),
+        mock!(aws_sdk_kms::Client::revoke_grant)
+            .match_requests(|r| r.grant_id() == Some("g-ours"))
+            .then_output(|| RevokeGrantOutput::builder().build()),
+    ];
     let out = cleanup::handle(
-        clients(&[], &[]),
+        clients(&refs(&ec2), &refs(&kms)),
         ShareCleanupInput {
             plan: cmk_plan(&[B]),
             error: None,
@@ -661,7 +681,16 @@ async fn cleanup_removes_only_this_executions_copy() {
     )
     .await
     .unwrap();
-    assert_eq!(out, ShareCleanupOutput::default());
+    assert_eq!(
+        (
+            out.unshared_launch_permissions,
+            out.unshared_snapshot_permissions,
+            out.revoked_grants.clone()
+        ),
+        (1, 1, vec!["g-ours".to_string()]),
+        "{out:?}"
+    );
+    assert!(out.deregistered_images.is_empty());
 
     let mine = |filters: &[Filter]| {
         filters
@@ -697,8 +726,10 @@ async fn cleanup_removes_only_this_executions_copy() {
                 aws_sdk_ec2::operation::delete_snapshot::DeleteSnapshotOutput::builder().build()
             }),
     ];
+    let no_grants =
+        mock!(aws_sdk_kms::Client::list_grants).then_output(|| ListGrantsOutput::builder().build());
     let out = cleanup::handle(
-        clients(&refs(&ec2), &[]),
+        clients(&refs(&ec2), &[&no_grants]),
         ShareCleanupInput {
             plan: copy_plan(),
             error: None,

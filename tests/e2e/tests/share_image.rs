@@ -427,3 +427,56 @@ async fn a_failed_reencrypted_copy_is_removed_and_the_original_error_kept() {
     );
     assert!(launch_permissions(&world, &image).await.is_empty());
 }
+
+/// Issue 8, 2.8: Apply fails half-way (KMS refuses every CreateGrant after the launch
+/// and snapshot permissions were added). The failed share takes back what it had applied:
+/// B no longer sees the image and its snapshot is not shared with B; no grant is left.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_share_that_fails_half_way_takes_back_what_it_applied() {
+    let (_guard, world) = setup().await;
+    let label = run_name("half-way");
+    let key = create_key(&world.config, &format!("ferry e2e {label}"), None).await;
+    let image = make_image(&world, &world.config, &label, Some(Some(&key))).await;
+    let b = world.as_account(B).await;
+    assert!(!sees(&b, &image).await);
+    world.inject_fault("kms", "CreateGrant", 50, "KMSInternalException", 500);
+    let execution = share(
+        &world,
+        "share-half-way",
+        json!({"imageId": image, "accountIds": [B]}),
+    )
+    .await;
+    world.clear_faults();
+    assert_eq!(execution.status, "FAILED", "{:?}", execution.output);
+    assert!(
+        !sees(&b, &image).await,
+        "B's launch permission was taken back"
+    );
+    let snap = world
+        .ec2()
+        .describe_images()
+        .image_ids(&image)
+        .send()
+        .await
+        .unwrap()
+        .images()[0]
+        .block_device_mappings()[0]
+        .ebs()
+        .unwrap()
+        .snapshot_id()
+        .unwrap()
+        .to_string();
+    let cvp = world
+        .ec2()
+        .describe_snapshot_attribute()
+        .snapshot_id(&snap)
+        .attribute(aws_sdk_ec2::types::SnapshotAttributeName::CreateVolumePermission)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        cvp.create_volume_permissions().is_empty(),
+        "the snapshot is shared with nobody: {cvp:?}"
+    );
+    assert!(grants_for(&world, &key, B).await.is_empty());
+}

@@ -49,4 +49,12 @@ pub struct ShareCleanupInput {
 pub struct ShareCleanupOutput {
     pub deregistered_images: Vec<String>,
     pub deleted_snapshots: Vec<String>,
+    /// Launch / snapshot permissions a failed Apply had added and cleanup took back.
+    #[serde(default)]
+    pub unshared_launch_permissions: usize,
+    #[serde(default)]
+    pub unshared_snapshot_permissions: usize,
+    /// Grants of this execution that cleanup revoked.
+    #[serde(default)]
+    pub revoked_grants: Vec<String>,
 }

@@ -6,6 +6,7 @@
 use crate::aws::{aws_error, filter, Clients};
 use crate::cleanup::{self, SnapshotRemoval};
 use ferry_core::share::io::{ShareCleanupInput, ShareCleanupOutput};
+use ferry_core::share::plan::snapshot_permissions_to_add;
 use ferry_core::share::WORKFLOW_SHARE_IMAGE;
 use ferry_core::tags::{TAG_EXECUTION, TAG_WORKFLOW};
 use ferry_core::FerryError;
@@ -16,11 +17,27 @@ pub async fn handle(
 ) -> Result<ShareCleanupOutput, FerryError> {
     let plan = &input.plan;
     let mut out = ShareCleanupOutput::default();
+    let execution = &plan.execution.execution_arn;
     if plan.reencrypt.is_none() {
+        // Apply may have failed half-way on the image itself: take back what its plan
+        // added (issue 8, 2.8), nothing that was there before.
+        let (launch, snapshots, grants) = super::revoke_share::undo_apply(
+            &clients,
+            &plan.image_id,
+            plan.launch_permissions.clone(),
+            &snapshot_permissions_to_add(&plan.snapshots, &plan.targets.account_ids),
+            &plan.grant_key_arns,
+            &plan.targets.account_ids,
+            execution,
+        )
+        .await?;
+        out.unshared_launch_permissions = launch.len();
+        out.unshared_snapshot_permissions = snapshots.len();
+        out.revoked_grants = grants.into_iter().map(|g| g.grant_id).collect();
+        tracing::info!(?out, "took back what Apply had applied");
         return Ok(out);
     }
     let ec2 = &clients.ec2;
-    let execution = &plan.execution.execution_arn;
     let mine = || {
         [
             filter(&format!("tag:{TAG_EXECUTION}"), execution),
@@ -60,6 +77,21 @@ pub async fn handle(
                 tracing::warn!(snapshot = %id, "cleanup: snapshot still in use, left in place")
             }
         }
+    }
+    // Grants on the re-encryption key for the copy (the copy's permissions went with it).
+    for image in &out.deregistered_images.clone() {
+        let (_, _, grants) = super::revoke_share::undo_apply(
+            &clients,
+            image,
+            Vec::new(),
+            &[],
+            &plan.grant_key_arns,
+            &plan.targets.account_ids,
+            execution,
+        )
+        .await?;
+        out.revoked_grants
+            .extend(grants.into_iter().map(|g| g.grant_id));
     }
     tracing::info!(images = ?out.deregistered_images, snapshots = ?out.deleted_snapshots, "removed this execution's copy");
     Ok(out)

@@ -244,6 +244,57 @@ async fn remove_snapshot_permissions(
     }
 }
 
+/// Undoes what share-image's Apply of ONE execution may have applied to `image_id` (issue
+/// 8, 2.8: Apply failed half-way, its record never reached the state): the launch and
+/// snapshot permissions its plan was to ADD (never ones that were there before), and the
+/// grants named for this execution. Returns what was removed.
+pub(crate) async fn undo_apply(
+    clients: &Clients,
+    image_id: &str,
+    launch_permissions: Vec<LaunchPermission>,
+    snapshot_permissions: &[SnapshotPermission],
+    grant_key_arns: &[String],
+    accounts: &[String],
+    execution_arn: &str,
+) -> Result<
+    (
+        Vec<LaunchPermission>,
+        Vec<SnapshotPermission>,
+        Vec<GrantRecord>,
+    ),
+    FerryError,
+> {
+    let launch = remove_launch_permissions(clients, image_id, launch_permissions).await?;
+    let mut snapshots = Vec::new();
+    let mut ids: Vec<&str> = snapshot_permissions
+        .iter()
+        .map(|p| p.snapshot_id.as_str())
+        .collect();
+    ids.dedup();
+    for id in ids {
+        let users: Vec<String> = snapshot_permissions
+            .iter()
+            .filter(|p| p.snapshot_id == id)
+            .map(|p| p.user_id.clone())
+            .collect();
+        snapshots.extend(remove_snapshot_permissions(clients, id, &users).await?);
+    }
+    let mut grants = Vec::new();
+    for key in grant_key_arns {
+        for g in ferry_grants(clients, key, image_id, accounts).await? {
+            let ours = ferry_core::share::grants::share_grant_name(
+                image_id,
+                &g.grantee_account_id,
+                execution_arn,
+            );
+            if g.name == ours && revoke_grant(clients, &g.key_arn, &g.grant_id).await? {
+                grants.push(g);
+            }
+        }
+    }
+    Ok((launch, snapshots, grants))
+}
+
 /// RevokeGrant as the key's owner: `true` if it was revoked, `false` if already gone.
 async fn revoke_grant(
     clients: &Clients,
