@@ -264,8 +264,41 @@ async fn preflight_refuses_with_named_errors_and_creates_nothing() {
         .unwrap()
         .to_string();
     wait_for_state(&world, &store, "running").await;
+    // A source in a cluster placement group: the group cannot follow it to another AZ.
+    let group = format!("hpc-{}", run_name("pg"));
+    ec2.create_placement_group()
+        .group_name(&group)
+        .strategy(aws_sdk_ec2::types::PlacementStrategy::Cluster)
+        .send()
+        .await
+        .unwrap();
+    let clustered = ec2
+        .run_instances()
+        .image_id(EBS_AMI)
+        .instance_type(aws_sdk_ec2::types::InstanceType::C5Large)
+        .min_count(1)
+        .max_count(1)
+        .subnet_id(&source.subnet_a)
+        .placement(
+            aws_sdk_ec2::types::Placement::builder()
+                .group_name(&group)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .instances()[0]
+        .instance_id()
+        .unwrap()
+        .to_string();
+    wait_for_state(&world, &clustered, "running").await;
 
     let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "cluster-placement-group",
+            json!({"sourceInstanceId": clustered, "targetSubnetId": source.subnet_b}),
+            "Ferry.UnsupportedConfiguration",
+        ),
         (
             "unknown-field",
             request(&source, json!({"targetAz": "b"})),

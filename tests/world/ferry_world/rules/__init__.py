@@ -26,6 +26,8 @@ Modules (rules/):
   instance_types.py       instance types offered per AZ
   run_instances.py        RunInstances: image, AZ, volumes, attributes, ClientToken, keys;
                           the volumes' keys at StartInstances
+  placement_groups.py     placement groups: Create/Describe/DeletePlacementGroup(s), launch
+                          into a group, a cluster group in one AZ only
   elastic_ips.py          Elastic IP reassociation
   consistency.py          eventual consistency: ids just created not found by Describe*
                           yet, KMS grants effective a while after CreateGrant (or with
@@ -62,6 +64,7 @@ from . import (
     instances,
     kms,
     kms_api,
+    placement_groups,
     run_instances,
     snapshots,
     trust,
@@ -82,6 +85,7 @@ GROUPS = {
         run_instances.cpu_options_only_where_the_type_supports_them,  # after: checks first
         run_instances.run_instances_is_idempotent_with_a_client_token,  # after: its wrapper runs first
         run_instances.block_device_mappings_say_what_they_map,  # after run_instances_honours_...: wraps its check
+        placement_groups.placement_groups_exist_and_cluster_groups_stay_in_one_az,  # after the RunInstances rules: checks first
         elastic_ips.elastic_ip_moves_with_allow_reassociation,
         # On moto's dispatch: sees every create/Describe* call whatever rule serves it,
         # so anywhere in the order; listed in both groups, installed once.

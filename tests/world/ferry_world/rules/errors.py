@@ -66,6 +66,44 @@ ERRORS = {
         "IdempotentParameterMismatch",
         "The client token you provided is associated with a resource that is already deleted or has different parameters.",
     ),
+    # Placement groups (placement_groups.py). Codes from API Reference "Error codes for the
+    # Amazon EC2 API": sure. Wording: "is unknown" as EC2 answers in users' reports
+    # (fairly sure); the rest ours.
+    "placement_group_unknown": ("InvalidPlacementGroup.Unknown", "The Placement Group '{name}' is unknown."),
+    "placement_group_id_malformed": (
+        "InvalidPlacementGroupId.Malformed",
+        "Invalid id: \"{id}\" (expecting \"pg-...\")",
+    ),
+    "placement_group_duplicate": ("InvalidPlacementGroup.Duplicate", "The Placement Group '{name}' already exists."),
+    "placement_group_in_use": (
+        "InvalidPlacementGroup.InUse",
+        "The placement group '{name}' is in use and may not be deleted.",
+    ),
+    # RunInstances into a cluster group whose instances are in another AZ: the docs name
+    # no error ("A cluster placement group can't span multiple Availability Zones"). Code
+    # and wording as EC2 answers in users' reports (terraform#16183, bcbio-nextgen-vm#45):
+    # a guess, moderate confidence (README "Where the world is a guess").
+    "placement_group_other_az": (
+        "InvalidPlacementGroup.InUse",
+        "The placement group '{name}' is in use in another availability zone: {zone}",
+    ),
+    # RunInstances with a type that does not support the group's strategy: code and
+    # wording as EC2 answers in users' reports (dstack#2872, aws-parallelcluster#1248),
+    # not documented: fairly sure.
+    "placement_group_type": (
+        "InvalidParameterCombination",
+        "{strategy} placement groups are not supported by the '{type}' instance type. Specify a "
+        "supported instance type or change the placement group strategy, and try again.",
+    ),
+    # CreatePlacementGroup parameter checks: the usual EC2 codes, our wording (low-moderate).
+    "placement_group_bad_value": (
+        "InvalidParameterValue",
+        "Value ({value}) for parameter {parameter} is invalid. {why}",
+    ),
+    "placement_group_combination": (
+        "InvalidParameterCombination",
+        "The parameter {parameter} is valid only when the strategy is {strategy}.",
+    ),
 }
 
 
