@@ -365,6 +365,15 @@ _BOOTSTRAP = textwrap.dedent(
             event = json.load(r)
         if event.get("crash"):
             sys.exit(3)
+        if event.get("kms_create_key"):  # one AWS call with the sandbox's credentials
+            env = os.environ
+            req = urllib.request.Request(env["AWS_ENDPOINT_URL"] + "/", method="POST", headers={
+                "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "TrentService.CreateKey",
+                "X-Amz-Security-Token": env.get("AWS_SESSION_TOKEN", ""),
+                "Authorization": "AWS4-HMAC-SHA256 Credential=" + env["AWS_ACCESS_KEY_ID"] + "/20260101/"
+                                 + env["AWS_REGION"] + "/kms/aws4_request, SignedHeaders=host, Signature=0"},
+                data=json.dumps({"Description": event["kms_create_key"]}).encode())
+            event["keyId"] = json.load(urllib.request.urlopen(req))["KeyMetadata"]["KeyId"]
         time.sleep(event.get("sleep", 0))
         if event.get("big"):
             url, body = api + f"/invocation/{rid}/response", {"big": "x" * event["big"]}
@@ -450,6 +459,67 @@ def test_concurrent_invokes_start_more_sandboxes(world, echo_function):
     assert len(pids) == 3
     sandboxes = _control(world, "GET", "/ferry-world/functions")["sandboxes"]
     assert len([s for s in sandboxes if s["function"] == "echo" and not s["dead"]]) >= 3
+
+
+def _keys_described(world, description: str) -> list[str]:
+    kms = _client(world, "kms")
+    return [k["KeyId"] for k in kms.list_keys()["Keys"]
+            if kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"].get("Description") == description]
+
+
+def test_kill_fault_kills_the_calling_sandbox_after_the_call_took_effect(world, echo_function):
+    """A Lambda killed mid-step: "mode": "kill" lets the call through, then SIGKILLs the
+    sandbox that made it; Invoke answers Runtime.ExitError, a Task fails with that error
+    (a Retry on the Lambda service exceptions does not match it), and the next invoke
+    gets a fresh sandbox. Calls by anything but a sandbox never match a kill fault."""
+    iam = _client(world, "iam")
+    iam.put_role_policy(RoleName="echo-role", PolicyName="create-keys", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:CreateKey", "Resource": "*"}]}))
+    lam = _client(world, "lambda")
+    warm = json.loads(lam.invoke(FunctionName=echo_function, Payload=b"{}")["Payload"].read())["pid"]
+    _control(world, "DELETE", "/ferry-world/calls")
+    armed = _control(world, "POST", "/ferry-world/faults",
+                     {"service": "kms", "action": "CreateKey", "mode": "kill", "count": 1})["faults"][0]
+    assert armed["mode"] == "kill" and armed["code"] == "SandboxKilled"
+
+    # The test's own CreateKey is not a sandbox's: it goes through, the fault stays armed.
+    _client(world, "kms").create_key(Description="not-a-sandbox")
+    assert [f["id"] for f in _control(world, "GET", "/ferry-world/faults")["faults"]] == [armed["id"]]
+
+    description = f"killed-{uuid.uuid4().hex[:8]}"
+    r = lam.invoke(FunctionName=echo_function, Payload=json.dumps({"kms_create_key": description}))
+    assert r["FunctionError"] == "Unhandled"
+    body = json.loads(r["Payload"].read())
+    assert body["errorType"] == "Runtime.ExitError", body
+    assert "Runtime exited with error: signal: killed" in body["errorMessage"], body
+    assert _control(world, "GET", "/ferry-world/faults")["faults"] == []
+    # The call took effect before the sandbox died, and its record says who was killed.
+    assert len(_keys_described(world, description)) == 1
+    killed = [c for c in _control(world, "GET", "/ferry-world/calls?service=kms&action=CreateKey")["calls"]
+              if c.get("fault") == armed["id"]]
+    assert len(killed) == 1 and killed[0]["caller"] == echo_function
+    assert killed[0]["killed"] == {"function": echo_function, "pid": warm}
+    sandboxes = _control(world, "GET", "/ferry-world/functions")["sandboxes"]
+    assert warm not in [s["pid"] for s in sandboxes if s["function"] == echo_function and not s["dead"]]
+    fresh = json.loads(lam.invoke(FunctionName=echo_function, Payload=b"{}")["Payload"].read())
+    assert fresh["pid"] != warm
+
+    # In a state machine: the Task fails with Runtime.ExitError; ferry's Retry list (the
+    # Lambda service exceptions, Ferry.*) does not match it, so there is one attempt.
+    _control(world, "POST", "/ferry-world/faults",
+             {"service": "kms", "action": "CreateKey", "mode": "kill", "count": 1, "caller": echo_function})
+    arn = f"arn:aws:lambda:{world['region']}:{HUB}:function:{echo_function}"
+    retry = {"ErrorEquals": ["Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
+                             "Lambda.TooManyRequestsException", "Ferry.Throttled", "Ferry.Transient"],
+             "IntervalSeconds": 2, "MaxAttempts": 3}
+    d, events, _ = _run(world, {"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": arn,
+                                                                 "Retry": [retry], "End": True}}},
+                        {"kms_create_key": description + "-sfn"})
+    assert d["status"] == "FAILED" and d["error"] == "Runtime.ExitError", d
+    assert "signal: killed" in d["cause"]
+    failed = [e for e in events if e["type"] == "LambdaFunctionFailed"]
+    assert [e["lambdaFunctionFailedEventDetails"]["error"] for e in failed] == ["Runtime.ExitError"]
+    assert len(_keys_described(world, description + "-sfn")) == 1
 
 
 # ---------------------------------------------------------------------------------------

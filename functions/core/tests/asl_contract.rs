@@ -104,6 +104,8 @@ fn every_task_retries_lambda_and_transient_errors() {
                 "Lambda.ClientExecutionTimeoutException",
                 "Lambda.Unknown",
                 "Sandbox.Timedout",
+                // a runtime killed mid-step ("Runtime exited with error: signal: killed")
+                "Runtime.ExitError",
                 ErrorName::Throttled.as_str(),
                 ErrorName::Transient.as_str(),
             ] {

@@ -24,6 +24,9 @@ pub struct World {
     pub state_machines: BTreeMap<String, String>,
     /// Function logical id (template.yaml) -> its role ARN, as deployed.
     pub function_roles: BTreeMap<String, String>,
+    /// Function logical id (template.yaml) -> its function name, as deployed (the world's
+    /// call records name the calling function by it: `caller`).
+    pub function_names: BTreeMap<String, String>,
     pub config: aws_config::SdkConfig,
 }
 
@@ -65,9 +68,18 @@ impl World {
                     .collect()
             })
             .unwrap_or_default();
+        let function_names = json["functions"]
+            .as_object()
+            .map(|fns| {
+                fns.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v["name"].as_str()?.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default();
         let config = sdk_config(&endpoint, &region, "testing", "testing").await;
         World {
             function_roles,
+            function_names,
             hub_account_id: json["hubAccountId"]
                 .as_str()
                 .expect("hubAccountId")

@@ -2,9 +2,9 @@
 //! 1. give each new volume its source volume's tags;
 //! 2. apply the source's termination and stop protection;
 //! 3. move the Elastic IPs (if `moveElasticIp`);
-//! 4. end the run's "in flight" tag on what stays, then deregister the intermediate image
-//!    and delete its snapshots (unless `keepImage`);
-//! 5. last, the only irreversible step on the source: `sourceAction` stop or terminate.
+//! 4. deregister the intermediate image and delete its snapshots (unless `keepImage`);
+//! 5. the only irreversible step on the source: `sourceAction` stop or terminate;
+//! 6. last, end the run's "in flight" tag on what stays (after it no rollback may touch it).
 
 use super::describe;
 use crate::aws::{aws_error, ec2_tags, Clients};
@@ -78,19 +78,6 @@ pub async fn handle(clients: Clients, input: FinalizeInput) -> Result<MigrationR
     let mut warnings = plan.warnings.clone();
     let mut leftovers = Vec::new();
 
-    // The cut-over is done: what stays (the new instance; the image and its snapshots
-    // when kept) is no longer in flight, out of every rollback's reach.
-    let mut finished = vec![new_id.clone()];
-    if plan.request.keep_image {
-        finished.push(input.image.image_id.clone());
-        finished.extend(input.image.snapshot_ids.iter().cloned());
-    }
-    if let Err(e) = cleanup::end_in_flight(ec2, &finished).await {
-        warnings.push(format!(
-            "could not remove the ferry:in-flight tag from {} ({e}); remove it by hand",
-            finished.join(", ")
-        ));
-    }
     if !plan.request.keep_image {
         let image_id = &input.image.image_id;
         let mut snapshots = input.image.snapshot_ids.clone();
@@ -139,6 +126,20 @@ pub async fn handle(clients: Clients, input: FinalizeInput) -> Result<MigrationR
         }
     }
 
+    // Last: the cut-over is done, what stays (the new instance; the image and its
+    // snapshots when kept) is no longer in flight, out of every rollback's reach. Until
+    // here a failure (or a killed step that exhausts its retries) is rolled back whole.
+    let mut finished = vec![new_id.clone()];
+    if plan.request.keep_image {
+        finished.push(input.image.image_id.clone());
+        finished.extend(input.image.snapshot_ids.iter().cloned());
+    }
+    if let Err(e) = cleanup::end_in_flight(ec2, &finished).await {
+        warnings.push(format!(
+            "could not remove the ferry:in-flight tag from {} ({e}); remove it by hand",
+            finished.join(", ")
+        ));
+    }
     // Re-read: the public IP is the Elastic IP now, if one moved.
     let after = describe::existing_instance(ec2, new_id, ErrorName::InstanceFailed).await?;
     Ok(MigrationResult {

@@ -124,22 +124,9 @@ async fn observe(ec2: &Client, input: &RollbackInput) -> Result<RollbackObservat
         Some(image)
             if named.as_ref().and_then(|n| n.image_id()) != Some(image.image_id.as_str()) =>
         {
-            match describe::image(ec2, &image.image_id).await? {
-                Some(found) => Some(found),
-                None => {
-                    let e = polls::missing_after_create(
-                        &format!("image {}", image.image_id),
-                        image.created_at,
-                        polls::epoch_seconds(),
-                        ErrorName::ImageNotReady,
-                        ErrorName::ImageFailed,
-                    );
-                    if e.name == ErrorName::ImageNotReady {
-                        return Err(e);
-                    }
-                    None
-                }
-            }
+            // Not found: gone (rollback itself may have deregistered it on an earlier
+            // attempt; a deregistered image soon stops being found). Not waited for.
+            describe::image(ec2, &image.image_id).await?
         }
         _ => None,
     };

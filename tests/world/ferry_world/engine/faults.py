@@ -13,7 +13,11 @@ Control API (JSON):
          "status": 500, "message": "...", optional "account", "caller", "skip",
          "mode": "before" (default: the call never reaches AWS) or "after" (AWS
          carries the call out, then its answer is lost and the caller sees the error:
-         what a timeout after commit looks like, the case idempotency tokens exist for)}
+         what a timeout after commit looks like, the case idempotency tokens exist for)
+         or "kill" (a Lambda killed mid-step: only a call made by a Lambda sandbox
+         matches; AWS carries it out, then the runner SIGKILLs that sandbox's process
+         before the answer, so the invocation ends with Runtime.ExitError; "code" is
+         optional and only recorded)}
   DELETE /ferry-world/faults                  disarm all
   GET    /ferry-world/calls?service=&action=&account=&caller=&since=
   DELETE /ferry-world/calls
@@ -77,8 +81,13 @@ def _norm_service(name: str | None) -> str:
     return SERVICE_ALIASES.get(name, name)
 
 
+MODES = ("before", "after", "kill")
+
+
 class Fault:
     def __init__(self, spec: dict):
+        if spec.get("mode") == "kill" and not spec.get("code"):
+            spec = {**spec, "code": "SandboxKilled"}
         if not spec.get("code"):
             raise ValueError("a fault needs a 'code' (the AWS error code to answer with)")
         if not spec.get("service"):
@@ -94,8 +103,10 @@ class Fault:
         self.account = spec.get("account")
         self.caller = spec.get("caller")
         self.mode = spec.get("mode", "before")
-        if self.mode not in ("before", "after"):
-            raise ValueError("mode must be 'before' or 'after'")
+        if self.mode not in MODES:
+            raise ValueError("mode must be 'before', 'after' or 'kill'")
+        if self.mode == "kill" and self.message == f"{self.code} (injected by the ferry world)":
+            self.message = "the calling Lambda sandbox was killed (injected by the ferry world)"
         self.fired = 0
         if self.count < 1:
             raise ValueError("count must be >= 1")
@@ -144,10 +155,15 @@ class World:
             self.faults.extend(faults)
         return [f.to_dict() for f in faults]
 
-    def take_fault(self, call: dict) -> Fault | None:
+    def take_fault(self, call: dict, sandbox=None) -> Fault | None:
+        """The first armed fault matching `call`, its count taken. `sandbox()` names the
+        Lambda sandbox that made the call (None: not a sandbox); a "kill" fault matches
+        only a sandbox's call."""
         with self.lock:
             for fault in self.faults:
                 if fault.matches(call):
+                    if fault.mode == "kill" and (sandbox is None or sandbox() is None):
+                        continue
                     if fault.skip > 0:
                         fault.skip -= 1
                         return None
@@ -370,6 +386,33 @@ def error_response(fault: Fault, call: dict) -> tuple[str, list, bytes]:
 # ---------------------------------------------------------------------------------------
 
 
+class _SandboxOf:
+    """The Lambda sandbox that made a call, found (once, and only when a "kill" fault
+    asks) by the caller's TCP connection: the sandbox process owning the socket at the
+    request's remote port. Works for a function's own credentials and for a role it
+    assumed alike."""
+
+    def __init__(self, environ, port: int):
+        self.environ = environ
+        self.port = port
+        self.done = False
+        self.found = None
+
+    def __call__(self):
+        if not self.done:
+            self.done = True
+            from . import lambda_runner
+
+            runner = lambda_runner.RUNNER
+            peer = self.environ.get("REMOTE_PORT")
+            if runner is not None and peer:
+                try:
+                    self.found = runner.sandbox_for_peer(int(peer), self.port)
+                except (OSError, ValueError):
+                    self.found = None
+        return self.found
+
+
 class WorldMiddleware:
     def __init__(self, app, port: int, on_reset=None, health=None):
         self.app = app
@@ -387,14 +430,20 @@ class WorldMiddleware:
         started = time.monotonic()
         body = _read_body(environ)
         call = identify(environ, body)
-        fault = WORLD.take_fault(call)
-        if fault is not None and fault.mode == "after":
+        sandbox = _SandboxOf(environ, self.port)
+        fault = WORLD.take_fault(call, sandbox)
+        if fault is not None and fault.mode in ("after", "kill"):
             # Let AWS (moto) carry the call out, then lose its answer.
             done = {}
             result = self.app(environ, lambda status, headers, exc_info=None: done.setdefault("s", status))
             b"".join(result)
             if hasattr(result, "close"):
                 result.close()
+        if fault is not None and fault.mode == "kill":
+            # The call took effect; now its caller dies before it hears back.
+            victim = sandbox()
+            call["killed"] = {"function": victim.spec.name, "pid": victim.pid}
+            victim.kill_by_fault(f"{call['service']}:{call['action']}", fault.id)
         if fault is not None:
             status, headers, payload = error_response(fault, call)
             call.update(status=fault.status, fault=fault.id, errorCode=fault.code)

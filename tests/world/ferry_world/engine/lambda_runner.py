@@ -15,8 +15,17 @@ time; concurrent invokes of the same function start more sandboxes (up to
 FERRY_WORLD_LAMBDA_MAX_SANDBOXES per function, then they queue). The function's Timeout
 (real seconds: the process runs in real time) is enforced by killing the sandbox and
 answering ``Sandbox.Timedout``; a process that dies mid-invocation answers
-``Runtime.ExitError``. stdout/stderr plus Lambda's START/END/REPORT lines go to
-``<state dir>/logs/<function>.log``.
+``Runtime.ExitError`` ("Runtime exited with error: exit status 3", or "signal: killed"),
+as Lambda does. The world's ``"mode": "kill"`` fault (faults.py) kills a sandbox that way
+in the middle of one of its AWS calls, once the call has taken effect
+(``sandbox_for_peer`` finds the sandbox by the call's TCP connection). Step Functions
+then fails the Task with that errorType, as it does any function error: on AWS a killed
+runtime's Task fails with ``Runtime.ExitError`` and the payload as its cause.
+``Lambda.Unknown`` (Step Functions developer guide, "Handle Lambda service exceptions")
+is the name of an unhandled error whose payload carries no errorType (an older runtime's
+timeout): a Retry listing ``Lambda.Unknown`` and ``Sandbox.Timedout`` does not match a
+killed runtime; ``Runtime.ExitError``, ``States.TaskFailed`` or ``States.ALL`` do.
+stdout/stderr plus Lambda's START/END/REPORT lines go to ``<state dir>/logs/<function>.log``.
 
 ``install(port)`` patches moto's docker-less Lambda backend so Invoke of such a function
 runs here and answers like Lambda: 200, and on error ``X-Amz-Function-Error: Unhandled``
@@ -156,6 +165,36 @@ class _Spawner:
         return proc
 
 
+def _exit_reason(code: int) -> str:
+    """How Lambda words a runtime's exit: "exit status 3", "signal: killed"."""
+    if code < 0:
+        try:
+            return f"signal: {signal.strsignal(-code).lower()}"
+        except (ValueError, AttributeError):
+            return f"signal: {-code}"
+    return f"exit status {code}"
+
+
+def _loopback_socket_inodes(local_port: int, remote_port: int) -> set[str]:
+    """Inodes of the TCP sockets 127.0.0.1:local_port -> :remote_port (/proc/net/tcp*)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f, None)
+                for line in f:
+                    cols = line.split()
+                    if len(cols) < 10:
+                        continue
+                    local, remote = cols[1], cols[2]
+                    if (int(local.rsplit(":", 1)[1], 16) == local_port
+                            and int(remote.rsplit(":", 1)[1], 16) == remote_port):
+                        inodes.add(f"socket:[{cols[9]}]")
+        except OSError:
+            continue
+    return inodes
+
+
 def _die_with_parent():
     # Linux: SIGKILL this child when the world server dies, however it dies.
     try:
@@ -283,7 +322,7 @@ class Sandbox:
                 inv.finish(
                     _error_body(
                         "Runtime.ExitError",
-                        f"RequestId: {inv.request_id} Error: Runtime exited with error: exit status {code}",
+                        f"RequestId: {inv.request_id} Error: Runtime exited with error: {_exit_reason(code)}",
                     ),
                     True,
                 )
@@ -295,7 +334,7 @@ class Sandbox:
                 break
             queued.finish(
                 self.init_error
-                or _error_body("Runtime.ExitError", f"Runtime exited with error: exit status {code}"),
+                or _error_body("Runtime.ExitError", f"Runtime exited with error: {_exit_reason(code)}"),
                 True,
             )
         self.server.shutdown()
@@ -321,6 +360,26 @@ class Sandbox:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             LOG.error("sandbox pid %s did not die after SIGKILL", self.pid)
+
+    def kill_by_fault(self, call: str, fault_id: str) -> None:
+        """A "kill" fault (faults.py): SIGKILL the process in the middle of `call`; the
+        watcher then ends the running invocation with Runtime.ExitError."""
+        self._write_log(
+            f"[ferry-world] sandbox pid {self.pid} killed (SIGKILL) during {call} by fault {fault_id}\n"
+        )
+        self.kill()
+
+    def owns_socket(self, inodes: set[str]) -> bool:
+        try:
+            for fd in os.listdir(f"/proc/{self.pid}/fd"):
+                try:
+                    if os.readlink(f"/proc/{self.pid}/fd/{fd}") in inodes:
+                        return True
+                except OSError:
+                    continue
+        except OSError:
+            return False
+        return False
 
     # -- invocations --------------------------------------------------------------------
 
@@ -685,6 +744,19 @@ class Runner:
             self._lock.notify_all()
 
     # -- control ------------------------------------------------------------------------
+
+    def sandbox_for_peer(self, peer_port: int, server_port: int) -> "Sandbox | None":
+        """The live sandbox whose process holds the connection 127.0.0.1:peer_port ->
+        server_port (an AWS call it is making), if any (Linux /proc)."""
+        inodes = _loopback_socket_inodes(peer_port, server_port)
+        if not inodes:
+            return None
+        with self._lock:
+            sandboxes = [sb for pool in self._sandboxes.values() for sb in pool if not sb.dead]
+        for sb in sandboxes:
+            if sb.owns_socket(inodes):
+                return sb
+        return None
 
     def function_for_key(self, access_key: str | None) -> str | None:
         return self._functions.get(access_key or "")
