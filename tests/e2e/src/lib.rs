@@ -336,6 +336,18 @@ impl World {
     }
 }
 
+/// A world call record (`/ferry-world/calls`) that changes AWS state: any EC2/KMS/STS/IAM
+/// call but reading (Describe*, Get*, List*) or assuming a role. Shared by the bad-input
+/// corpus (no such call allowed) and the fault matrix (the call sites it injects at).
+pub fn is_mutating_call(call: &Value) -> bool {
+    let service = call["service"].as_str().unwrap_or_default();
+    let action = call["action"].as_str().unwrap_or_default();
+    ["ec2", "kms", "sts", "iam"].contains(&service)
+        && !["Describe", "Get", "List", "AssumeRole"]
+            .iter()
+            .any(|p| action.starts_with(p))
+}
+
 /// How an execution ended.
 #[derive(Debug, Clone)]
 pub struct Execution {

@@ -441,17 +441,6 @@ async fn fixtures(world: &World) -> Fixtures {
     Fixtures { values, test_keys }
 }
 
-/// Reading an AWS resource, or assuming a role: what a refusal may do. Anything else
-/// (Create*, Run*, Modify*, Delete*, Revoke*, Copy*, ...) changes something.
-fn is_mutating(call: &Value) -> bool {
-    let service = call["service"].as_str().unwrap_or_default();
-    let action = call["action"].as_str().unwrap_or_default();
-    ["ec2", "kms", "sts", "iam"].contains(&service)
-        && !["Describe", "Get", "List", "AssumeRole"]
-            .iter()
-            .any(|p| action.starts_with(p))
-}
-
 /// A call of a ferry Lambda: the world names the function (`ferry-...`) when it calls with
 /// its own credentials; a call under a role it assumed (copy-image acts as the target)
 /// carries the session's key and no caller, and is ferry's unless the key is one of the
@@ -642,7 +631,7 @@ async fn every_bad_input_is_refused_by_name_without_a_mutating_call() {
         .into_iter()
         .filter(|c| {
             c["seq"].as_u64().unwrap_or(0) < corpus_end
-                && is_mutating(c)
+                && is_mutating_call(c)
                 && by_ferry(c, &fixtures.test_keys)
         })
         .collect();

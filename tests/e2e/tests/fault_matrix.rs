@@ -502,16 +502,6 @@ async fn current_seq(world: &World, sts: &aws_sdk_sts::Client) -> u64 {
         .expect("the marker call is recorded")
 }
 
-/// Reading, or assuming a role, changes nothing; every other EC2/KMS/STS/IAM call does.
-fn is_mutating(call: &Value) -> bool {
-    let service = call["service"].as_str().unwrap_or_default();
-    let action = call["action"].as_str().unwrap_or_default();
-    ["ec2", "kms", "sts", "iam"].contains(&service)
-        && !["Describe", "Get", "List", "AssumeRole"]
-            .iter()
-            .any(|p| action.starts_with(p))
-}
-
 /// One mutating call a scenario makes: by which function, in which state, where.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct CallSite {
@@ -561,7 +551,7 @@ fn call_sites(
             _ => None,
         };
         let Some(function) = function else { continue };
-        if !is_mutating(c) {
+        if !is_mutating_call(c) {
             continue;
         }
         let account = if c["account"].as_str() == Some(world.hub_account_id.as_str()) {
