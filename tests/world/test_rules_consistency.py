@@ -48,7 +48,8 @@ def world(world_url):
     reset_world(world_url)
     config.reset()
     config.update({"describeNotFoundAfterCreateSeconds": WINDOW, "kmsGrantDelaySeconds": WINDOW,
-                   "instancePendingSeconds": 3 * WINDOW, "instanceStoppingSeconds": 3 * WINDOW})
+                   "instancePendingSeconds": 3 * WINDOW, "instanceStoppingSeconds": 3 * WINDOW,
+                   "sharePropagationSeconds": 0})  # test_a_new_share_reaches_its_account_after_a_while sets it
     yield World(world_url)
     config.reset()
 
@@ -269,6 +270,42 @@ def test_a_new_grant_takes_effect_after_a_delay_or_at_once_with_its_token(world)
     propagate()
     assert kms_b.decrypt(KeyId=key, CiphertextBlob=blob)["Plaintext"] == b"x"
     assert world.kms(C).describe_key(KeyId=key)["KeyMetadata"]["Arn"] == key
+
+
+def test_a_new_share_reaches_its_account_after_a_while(world):
+    """EC2 "Eventual consistency in the Amazon EC2 API": the result of a call (here
+    ModifyImageAttribute / ModifySnapshotAttribute adding B) may not be visible to the
+    next calls at once. For sharePropagationSeconds B neither sees the AMI nor may copy
+    its snapshots; the owner sees its launch permissions at once; a removal is at once."""
+    config.update({"sharePropagationSeconds": WINDOW})
+    a, b = world.ec2(A), world.ec2(B)
+    image = make_ami(a)
+    share(a, image, B)
+    assert a.describe_image_attribute(ImageId=image, Attribute="launchPermission")["LaunchPermissions"] == [
+        {"UserId": B}]
+    with pytest.raises(ClientError) as e:
+        b.describe_images(ImageIds=[image])
+    assert err(e)[0] == "InvalidAMIID.NotFound"
+    assert b.describe_images(ExecutableUsers=["self"])["Images"] == []
+    with pytest.raises(ClientError) as e:
+        b.copy_image(SourceImageId=image, SourceRegion=REGION, Name="too-early")
+    assert err(e)[0] == "InvalidAMIID.NotFound"
+    snap = a.describe_images(ImageIds=[image])["Images"][0]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+    assert b.describe_snapshots(RestorableByUserIds=["self"])["Snapshots"] == []
+
+    propagate()
+    assert b.describe_images(ImageIds=[image])["Images"][0]["ImageId"] == image
+    assert [s["SnapshotId"] for s in b.describe_snapshots(RestorableByUserIds=["self"])["Snapshots"]] == [snap]
+    # Adding B again does not restart its window; removing B counts at once.
+    share(a, image, B)
+    assert b.describe_images(ImageIds=[image])["Images"][0]["ImageId"] == image
+    a.modify_image_attribute(ImageId=image, LaunchPermission={"Remove": [{"UserId": B}]})
+    with pytest.raises(ClientError):
+        b.describe_images(ImageIds=[image])
+    # A share added again after its removal waits again.
+    share(a, image, B)
+    with pytest.raises(ClientError):
+        b.describe_images(ImageIds=[image])
 
 
 def test_ec2_uses_a_new_grant_only_once_it_has_taken_effect(world):

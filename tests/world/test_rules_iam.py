@@ -22,7 +22,7 @@ ORG_ROLE = "OrganizationAccountAccessRole"
 SESSION = "ferry-test"
 # Windows other rules may open after a create (eventual consistency, KMS grant delay):
 # closed here, this module is about authorization.
-NO_DELAYS = ("describeNotFoundAfterCreateSeconds", "kmsGrantDelaySeconds")
+NO_DELAYS = ("describeNotFoundAfterCreateSeconds", "kmsGrantDelaySeconds", "sharePropagationSeconds")
 
 
 @pytest.fixture(autouse=True)

@@ -44,6 +44,8 @@ class World:
 def world(world_url):
     reset_world(world_url)
     config.reset()
+    # Shares reach their accounts at once here (test_rules_consistency.py tests the delay).
+    config.update({"sharePropagationSeconds": 0})
     return World(world_url)  # fresh sessions: re-assume after every reset
 
 

@@ -15,6 +15,9 @@ pub enum ErrorName {
     ImageNotReady,
     /// The new instance is `pending` or its status checks are still initializing.
     InstanceNotReady,
+    /// The source's owner (this account) shares it with the target, which does not see it
+    /// yet: sharing is eventually consistent (rule 19); copy-image's Preflight waits.
+    ShareNotYetVisible,
     // --- transient: retried with backoff and jitter
     /// The AWS API throttled the call (EC2 `RequestLimitExceeded`, KMS `ThrottlingException`).
     Throttled,
@@ -54,6 +57,10 @@ pub enum ErrorName {
     ImageFailed,
     /// The new instance stopped, terminated or failed its status checks.
     InstanceFailed,
+    /// A copy failed because EC2 could not use a KMS key for it. Right after a share the
+    /// grant on the source key may not be in effect yet (rule 23): copy-image removes the
+    /// failed copy and copies again a bounded number of times, then fails with this name.
+    CopyKeyNotUsable,
     /// Rollback started the source but it did not come back (e.g. it went back to
     /// `stopped` with `Client.InternalError`: the volumes' KMS key could not be used).
     SourceNotRestored,
@@ -62,9 +69,10 @@ pub enum ErrorName {
 }
 
 impl ErrorName {
-    pub const ALL: [ErrorName; 27] = [
+    pub const ALL: [ErrorName; 29] = [
         ErrorName::ImageNotReady,
         ErrorName::InstanceNotReady,
+        ErrorName::ShareNotYetVisible,
         ErrorName::Throttled,
         ErrorName::Transient,
         ErrorName::InsufficientCapacity,
@@ -88,6 +96,7 @@ impl ErrorName {
         ErrorName::TargetAccessDenied,
         ErrorName::ImageFailed,
         ErrorName::InstanceFailed,
+        ErrorName::CopyKeyNotUsable,
         ErrorName::SourceNotRestored,
         ErrorName::AwsError,
     ];
@@ -97,6 +106,7 @@ impl ErrorName {
         match self {
             ErrorName::ImageNotReady => "Ferry.ImageNotReady",
             ErrorName::InstanceNotReady => "Ferry.InstanceNotReady",
+            ErrorName::ShareNotYetVisible => "Ferry.ShareNotYetVisible",
             ErrorName::Throttled => "Ferry.Throttled",
             ErrorName::Transient => "Ferry.Transient",
             ErrorName::InsufficientCapacity => "Ferry.InsufficientCapacity",
@@ -120,6 +130,7 @@ impl ErrorName {
             ErrorName::TargetAccessDenied => "Ferry.TargetAccessDenied",
             ErrorName::ImageFailed => "Ferry.ImageFailed",
             ErrorName::InstanceFailed => "Ferry.InstanceFailed",
+            ErrorName::CopyKeyNotUsable => "Ferry.CopyKeyNotUsable",
             ErrorName::SourceNotRestored => "Ferry.SourceNotRestored",
             ErrorName::AwsError => "Ferry.AwsError",
         }
@@ -131,6 +142,7 @@ impl ErrorName {
             self,
             ErrorName::ImageNotReady
                 | ErrorName::InstanceNotReady
+                | ErrorName::ShareNotYetVisible
                 | ErrorName::Throttled
                 | ErrorName::Transient
                 | ErrorName::InsufficientCapacity

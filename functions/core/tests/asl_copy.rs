@@ -30,12 +30,38 @@ fn copy_image_polls_for_hours_and_rolls_back_after_the_copy_was_requested() {
     assert!(wait["MaxAttempts"].as_u64().unwrap() >= 100);
     assert_eq!(wait["JitterStrategy"], "FULL");
     for state in ["StartCopy", "WaitCopy"] {
-        assert_eq!(s[state]["Catch"][0]["Next"], "Rollback", "{state}");
-        assert_eq!(
-            s[state]["Catch"][0]["ErrorEquals"][0], "States.ALL",
-            "{state}"
-        );
+        let last = s[state]["Catch"].as_array().unwrap().last().unwrap();
+        assert_eq!(last["Next"], "Rollback", "{state}");
+        assert_eq!(last["ErrorEquals"][0], "States.ALL", "{state}");
     }
+    // Issue 8 2.9 (rule 23): a copy that failed on its KMS key is made again after a
+    // wait, as long as StartCopy gave it a next one (recopyAfterSeconds), else rolled back.
+    let key = &s["WaitCopy"]["Catch"][0];
+    assert_eq!(key["ErrorEquals"][0], ErrorName::CopyKeyNotUsable.as_str());
+    assert_eq!(key["Next"], "CopyAgain?");
+    assert_eq!(key["ResultPath"], "$.error");
+    let again = &s["CopyAgain?"];
+    assert_eq!(again["Choices"][0]["Variable"], "$.copy.recopyAfterSeconds");
+    assert_eq!(again["Choices"][0]["Next"], "WaitBeforeCopyAgain");
+    assert_eq!(again["Default"], "Rollback");
+    assert_eq!(
+        s["WaitBeforeCopyAgain"]["SecondsPath"],
+        "$.copy.recopyAfterSeconds"
+    );
+    assert_eq!(s["WaitBeforeCopyAgain"]["Next"], "StartCopy");
+    assert_eq!(s["StartCopy"]["Parameters"]["copy.$"], "$.copy");
+    assert!(retrier(&s["StartCopy"], ErrorName::ImageNotReady.as_str()).is_some());
+    // Issue 8 2.9 (rule 19): a share that has not reached the target yet is waited for,
+    // for a bounded time that covers minutes (no jitter: the total is what it says).
+    let share = retrier(&s["Preflight"], ErrorName::ShareNotYetVisible.as_str())
+        .expect("Preflight waits for a share to reach the target");
+    assert_eq!(share["JitterStrategy"], "NONE");
+    let (mut delay, mut total) = (share["IntervalSeconds"].as_f64().unwrap(), 0.0);
+    for _ in 0..share["MaxAttempts"].as_u64().unwrap() {
+        total += delay.min(share["MaxDelaySeconds"].as_f64().unwrap());
+        delay *= share["BackoffRate"].as_f64().unwrap();
+    }
+    assert!((900.0..=3600.0).contains(&total), "waits {total} s in all");
     // Once the copy is available the target owns it: a failed revoke is reported, and
     // nothing after WaitCopy leads to Rollback.
     assert_eq!(s["RevokeShare"]["Catch"][0]["ErrorEquals"][0], "States.ALL");

@@ -71,6 +71,29 @@ fn clients(sts_rules: &[&Rule], target_ec2_rules: &[&Rule]) -> Clients {
 }
 
 fn clients_with_key(sts_rules: &[&Rule], target_ec2_rules: &[&Rule], key: &Rule) -> Clients {
+    clients_sharing_with(sts_rules, target_ec2_rules, key, "555566667777")
+}
+
+/// As [`clients_with_key`], the hub's source launchable by `shared_with` (its launch
+/// permissions as the owner reads them, for a target that does not see it).
+fn clients_sharing_with(
+    sts_rules: &[&Rule],
+    target_ec2_rules: &[&Rule],
+    key: &Rule,
+    shared_with: &'static str,
+) -> Clients {
+    let launch = mock!(aws_sdk_ec2::Client::describe_image_attribute)
+        .match_requests(|r| {
+            r.image_id() == Some(SOURCE)
+                && r.attribute() == Some(&ImageAttributeName::LaunchPermission)
+        })
+        .then_output(move || {
+            aws_sdk_ec2::operation::describe_image_attribute::DescribeImageAttributeOutput::builder(
+            )
+            .image_id(SOURCE)
+            .launch_permissions(LaunchPermission::builder().user_id(shared_with).build())
+            .build()
+        });
     // The hub reads only its own source image's tags (copyTags).
     let own_source = mock!(aws_sdk_ec2::Client::describe_images)
         .match_requests(|r| r.image_ids() == [SOURCE] && r.owners() == ["self"])
@@ -88,7 +111,7 @@ fn clients_with_key(sts_rules: &[&Rule], target_ec2_rules: &[&Rule], key: &Rule)
                 .build()
         });
     let hub_ec2: aws_sdk_ec2::Client =
-        mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &[&own_source]);
+        mock_client!(aws_sdk_ec2, RuleMode::MatchAny, &[&own_source, &launch]);
     let kms: aws_sdk_kms::Client = mock_client!(aws_sdk_kms, RuleMode::MatchAny, none());
     let sts: aws_sdk_sts::Client = mock_client!(aws_sdk_sts, RuleMode::MatchAny, sts_rules, |c| c
         .retry_config(aws_smithy_types::retry::RetryConfig::disabled()));
@@ -288,6 +311,32 @@ async fn preflight_maps_an_invisible_image_to_image_not_found() {
     assert!(e.message.contains(B), "{e}");
 }
 
+/// Issue 8 2.9 (rule 19): the hub owns the source and its launch permissions name the
+/// target, which does not see it yet: the share has not reached it, a retryable
+/// `Ferry.ShareNotYetVisible`, not a refusal.
+#[tokio::test]
+async fn preflight_waits_for_a_share_that_has_not_reached_the_target() {
+    let assume = assume_ok();
+    let missing = mock!(aws_sdk_ec2::Client::describe_images)
+        .then_error(|| DescribeImagesError::generic(meta("InvalidAMIID.NotFound")));
+    let e = preflight::handle(
+        clients_sharing_with(
+            &[&assume],
+            &[&missing],
+            &target_key(aws_sdk_kms::types::KeyState::Enabled),
+            B,
+        ),
+        CopyPreflightInput {
+            request: request(),
+            context: context(),
+        },
+    )
+    .await
+    .unwrap_err();
+    is(&e, ErrorName::ShareNotYetVisible);
+    assert!(e.name.is_retryable());
+}
+
 /// The key the copy is to be encrypted under is checked as the target before any copy:
 /// disabled or missing is bad input (found by the bad-input corpus: CopyImage used to run
 /// and the failed copy was rolled back).
@@ -407,7 +456,10 @@ async fn start_copy_calls_copy_image_encrypted_tagged_with_the_token() {
         .then_output(|| CopyImageOutput::builder().image_id(COPY).build());
     let out = start_copy::handle(
         clients(&[&assume], &[&own, &copy]),
-        CopyPlanInput { plan: p },
+        CopyPlanInput {
+            plan: p,
+            copy: None,
+        },
     )
     .await
     .unwrap();
@@ -421,10 +473,114 @@ async fn start_copy_finds_the_copy_an_earlier_attempt_made() {
     let assume = assume_ok();
     let own = own_images(vec![our_copy(ImageState::Pending)]);
     // no CopyImage rule: a call would panic
-    let out = start_copy::handle(clients(&[&assume], &[&own]), CopyPlanInput { plan: plan() })
-        .await
-        .unwrap();
+    let out = start_copy::handle(
+        clients(&[&assume], &[&own]),
+        CopyPlanInput {
+            plan: plan(),
+            copy: None,
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(out.image_id, COPY);
+}
+
+/// Issue 8 2.9 (rule 23): entered again with the copy that failed on its key, StartCopy
+/// removes that copy (this execution's, failed) with its snapshots and copies again with
+/// the second copy's own ClientToken, numbering the copy and saying how long to wait
+/// before a third.
+#[tokio::test]
+async fn start_copy_replaces_a_copy_that_failed_on_its_key() {
+    let assume = assume_ok();
+    let p = plan();
+    let failed_image = our_copy(ImageState::Failed);
+    let by_id = mock!(aws_sdk_ec2::Client::describe_images)
+        .match_requests(|r| r.image_ids() == [COPY])
+        .then_output(move || {
+            DescribeImagesOutput::builder()
+                .images(failed_image.clone())
+                .build()
+        });
+    let tagged_snaps = mock!(aws_sdk_ec2::Client::describe_snapshots)
+        .match_requests(|r| r.owner_ids() == ["self"])
+        .then_output(|| {
+            DescribeSnapshotsOutput::builder()
+                .snapshots(Snapshot::builder().snapshot_id(SNAP).build())
+                .build()
+        });
+    let deregister = mock!(aws_sdk_ec2::Client::deregister_image)
+        .match_requests(|r| {
+            r.image_id() == Some(COPY) && r.delete_associated_snapshots() == Some(true)
+        })
+        .then_output(|| {
+            DeregisterImageOutput::builder()
+                .delete_snapshot_results(
+                    DeleteSnapshotReturnCode::builder()
+                        .snapshot_id(SNAP)
+                        .return_code(SnapshotReturnCodes::Success)
+                        .build(),
+                )
+                .build()
+        });
+    let own = own_images(vec![]);
+    let token = p.client_token_for(2);
+    assert_ne!(token, p.client_token);
+    let copy = mock!(aws_sdk_ec2::Client::copy_image)
+        .match_requests(move |r| r.client_token() == Some(token.as_str()))
+        .then_output(|| {
+            CopyImageOutput::builder()
+                .image_id("ami-0d0d0d0d0d0d0d0d0")
+                .build()
+        });
+    let failed = CopyRef {
+        attempt: 1,
+        recopy_after_seconds: Some(60),
+        state: "pending".into(),
+        ..copy_ref()
+    };
+    let out = start_copy::handle(
+        clients(
+            &[&assume],
+            &[&by_id, &tagged_snaps, &deregister, &own, &copy],
+        ),
+        CopyPlanInput {
+            plan: p,
+            copy: Some(failed),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(deregister.num_calls(), 1);
+    assert_eq!(copy.num_calls(), 1);
+    assert_eq!(out.image_id, "ami-0d0d0d0d0d0d0d0d0");
+    assert_eq!(out.attempt, 2);
+    assert_eq!(out.recopy_after_seconds, Some(120));
+
+    // A "failed" copy that is in fact available is never removed, nor copied again.
+    let assume = assume_ok();
+    let available = our_copy(ImageState::Available);
+    let by_id = mock!(aws_sdk_ec2::Client::describe_images)
+        .match_requests(|r| r.image_ids() == [COPY])
+        .then_output(move || {
+            DescribeImagesOutput::builder()
+                .images(available.clone())
+                .build()
+        });
+    let no_snaps = mock!(aws_sdk_ec2::Client::describe_snapshots)
+        .then_output(|| DescribeSnapshotsOutput::builder().build());
+    let e = start_copy::handle(
+        clients(&[&assume], &[&by_id, &no_snaps]),
+        CopyPlanInput {
+            plan: plan(),
+            copy: Some(CopyRef {
+                attempt: 4,
+                ..copy_ref()
+            }),
+        },
+    )
+    .await
+    .unwrap_err();
+    is(&e, ErrorName::AwsError);
 }
 
 #[tokio::test]
@@ -440,7 +596,10 @@ async fn start_copy_maps_errors() {
             .then_error(move || CopyImageError::generic(meta(code)));
         let e = start_copy::handle(
             clients(&[&assume], &[&own, &copy]),
-            CopyPlanInput { plan: plan() },
+            CopyPlanInput {
+                plan: plan(),
+                copy: None,
+            },
         )
         .await
         .unwrap_err();
@@ -501,8 +660,28 @@ async fn wait_copy_polls_fails_and_reports_the_key() {
     )
     .await
     .unwrap_err();
-    is(&e, ErrorName::ImageFailed);
+    is(&e, ErrorName::CopyKeyNotUsable);
     assert!(e.message.contains("not accessible"), "{e}");
+
+    let assume = assume_ok();
+    let mut broken = our_copy(ImageState::Failed);
+    broken.state_reason = Some(
+        StateReason::builder()
+            .code("Client.InternalError")
+            .message("Client.InternalError: Snapshot creation failed")
+            .build(),
+    );
+    let broken = describe(broken);
+    let e = wait_copy::handle(
+        clients(&[&assume], &[&broken]),
+        CopyImageInput {
+            plan: plan(),
+            copy: copy_ref(),
+        },
+    )
+    .await
+    .unwrap_err();
+    is(&e, ErrorName::ImageFailed);
 
     let assume = assume_ok();
     let available = describe(our_copy(ImageState::Available));

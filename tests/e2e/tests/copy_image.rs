@@ -635,3 +635,113 @@ async fn the_revoke_acts_in_the_source_images_region() {
     let copy = out["imageId"].as_str().unwrap();
     assert_eq!(image_as(&b_config, copy).await.owner_id(), Some(b.as_str()));
 }
+
+/// World settings changed for one test, put back when it ends (even if it panics).
+struct Settings<'a> {
+    world: &'a World,
+    before: Value,
+}
+
+impl<'a> Settings<'a> {
+    fn set(world: &'a World, values: Value) -> Self {
+        let all = world.control("GET", "/ferry-world/config", None);
+        let before: serde_json::Map<String, Value> = values
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| (k.clone(), all[k].clone()))
+            .collect();
+        world.set_config(values);
+        Settings {
+            world,
+            before: Value::Object(before),
+        }
+    }
+}
+
+impl Drop for Settings<'_> {
+    fn drop(&mut self) {
+        self.world.set_config(self.before.clone());
+    }
+}
+
+/// Issue 2.9 (aws-rules 19 and 23): distribute-image copies right after its share, when
+/// neither the launch permission (shares reach B 15 simulated minutes after
+/// ModifyImageAttribute) nor the KMS grant for CMK-A (25 minutes after CreateGrant) is in
+/// effect yet. The copy's Preflight waits for the share instead of refusing the image as
+/// not shared; a copy that failed because the grant was not in effect is removed and
+/// made again after a wait. B ends with one copy under CMK-B and nothing else.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_copy_right_after_its_share_waits_for_the_share_and_the_grant() {
+    let (_guard, world) = setup().await;
+    let b = account(8);
+    let key_a = hub_key(&world, "propagation").await;
+    let image = make_image(
+        &world,
+        &world.config,
+        &run_name("propagation-src"),
+        Some(Some(&key_a)),
+    )
+    .await;
+    let tb = target_account(&world, &b, "ferry-e2e-ext-prop", Some(&key_a)).await;
+    let _slow = Settings::set(
+        &world,
+        json!({"sharePropagationSeconds": 900, "kmsGrantDelaySeconds": 1500}),
+    );
+    let input = json!({
+        "share": {"imageId": image},
+        "targets": [{"accountId": tb.account_id, "roleArn": tb.role_arn,
+                     "externalId": tb.external_id, "kmsKeyId": tb.key_arn}],
+    });
+    let execution = world
+        .run("distribute-image", &run_name("propagation"), &input)
+        .await;
+    let out = execution.assert_succeeded().clone();
+    let result = &out["results"][0];
+    assert_eq!(result["status"], "SUCCEEDED", "{out:#}");
+    let copy = image_as(&tb.config, result["imageId"].as_str().unwrap()).await;
+    assert_eq!(copy.owner_id(), Some(b.as_str()));
+    assert_eq!(copy.state().map(|s| s.as_str()), Some("available"));
+    assert_eq!(
+        snapshot_keys(&tb.config, &copy).await,
+        vec![tb.key_arn.clone()]
+    );
+    // B copied twice (the first copy failed on CMK-A's grant) and kept only the second:
+    // the failed copy and its snapshots are gone.
+    let copy_calls: Vec<Value> = world
+        .calls("ec2", "CopyImage")
+        .into_iter()
+        .filter(|c| c["account"] == b.as_str())
+        .collect();
+    assert_eq!(copy_calls.len(), 2, "{copy_calls:#?}");
+    let owned = aws_sdk_ec2::Client::new(&tb.config)
+        .describe_images()
+        .owners("self")
+        .send()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = owned.images().iter().filter_map(|i| i.image_id()).collect();
+    assert_eq!(ids, vec![copy.image_id().unwrap()], "B owns only the copy");
+    let snaps = aws_sdk_ec2::Client::new(&tb.config)
+        .describe_snapshots()
+        .owner_ids("self")
+        .send()
+        .await
+        .unwrap();
+    let mut snap_ids: Vec<String> = snaps
+        .snapshots()
+        .iter()
+        .filter_map(|s| s.snapshot_id().map(str::to_string))
+        .collect();
+    snap_ids.sort();
+    let mut copy_snaps: Vec<String> = copy
+        .block_device_mappings()
+        .iter()
+        .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()).map(str::to_string))
+        .collect();
+    copy_snaps.sort();
+    assert_eq!(snap_ids, copy_snaps, "B keeps only the copy's snapshots");
+    // The share was revoked after the copy, its grant retired.
+    assert!(!sees(&tb.config, &image).await);
+    assert_eq!(grants_for(&world, &key_a, &b).await, 0);
+}

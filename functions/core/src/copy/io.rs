@@ -18,6 +18,10 @@ pub struct CopyPreflightInput {
 #[serde(rename_all = "camelCase")]
 pub struct CopyPlanInput {
     pub plan: CopyPlan,
+    /// StartCopy: the copy that failed because EC2 could not use a KMS key (WaitCopy's
+    /// `Ferry.CopyKeyNotUsable`), to remove and make again; `null` for the first copy.
+    #[serde(default)]
+    pub copy: Option<CopyRef>,
 }
 
 /// The copy in the target account, as copy-image, wait-copy and the output report it.
@@ -37,6 +41,19 @@ pub struct CopyRef {
     /// When CopyImage answered (epoch seconds), for rule 19.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<u64>,
+    /// Which copy this is (1 = the first; 0 = not known), see
+    /// `plan::COPY_KEY_ATTEMPTS`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempt: u32,
+    /// If this copy fails because EC2 cannot use a KMS key: seconds to wait before the
+    /// next one (`plan::recopy_after_seconds`); absent after the last. The state
+    /// machine's `CopyAgain?` reads it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recopy_after_seconds: Option<u64>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

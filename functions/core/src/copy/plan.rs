@@ -132,6 +132,36 @@ pub struct CopyPlan {
     pub revoke: Value,
 }
 
+/// How many times copy-image makes its copy when EC2 cannot use a KMS key for it (rule 23:
+/// a grant made by the share just before may take minutes to be in effect): the first
+/// copy and up to four more.
+pub const COPY_KEY_ATTEMPTS: u32 = 5;
+
+/// How long to wait before copy number `attempt + 1` after copy number `attempt` (1-based)
+/// failed on its key: 60, 120, 240, 480 s (15 minutes in all, three times the "usually
+/// less than five minutes" of KMS grant consistency); `None` when it was the last.
+pub fn recopy_after_seconds(attempt: u32) -> Option<u64> {
+    (1..COPY_KEY_ATTEMPTS)
+        .contains(&attempt)
+        .then(|| 60u64 << (attempt - 1))
+}
+
+impl CopyPlan {
+    /// The CopyImage ClientToken of copy number `attempt` (1-based): the plan's token for
+    /// the first, one of its own for each later copy (the failed copy keeps its token:
+    /// reusing it would answer the failed copy again).
+    pub fn client_token_for(&self, attempt: u32) -> String {
+        if attempt <= 1 {
+            self.client_token.clone()
+        } else {
+            names::client_token(
+                &self.execution.execution_arn,
+                &format!("{COPY_TOKEN_PURPOSE}-{attempt}"),
+            )
+        }
+    }
+}
+
 /// The plan from a validated request and what the target saw of the source.
 pub fn plan(
     request: CopyRequest,
@@ -258,5 +288,31 @@ mod tests {
             // what revoke-share accepts
             crate::share::revoke::RevokeRequest::parse(&payload).unwrap();
         }
+    }
+
+    #[test]
+    fn a_copy_that_failed_on_its_key_is_made_again_a_bounded_number_of_times() {
+        let waits: Vec<Option<u64>> = (1..=COPY_KEY_ATTEMPTS).map(recopy_after_seconds).collect();
+        assert_eq!(waits, vec![Some(60), Some(120), Some(240), Some(480), None]);
+        assert_eq!(recopy_after_seconds(0), None);
+        assert_eq!(recopy_after_seconds(99), None);
+        let p = plan(
+            CopyRequest::parse(&minimal()).unwrap(),
+            ctx("copy-1"),
+            "111122223333",
+        )
+        .unwrap();
+        assert_eq!(p.client_token_for(1), p.client_token);
+        assert_eq!(p.client_token_for(0), p.client_token);
+        let tokens: std::collections::BTreeSet<String> = (1..=COPY_KEY_ATTEMPTS)
+            .map(|n| p.client_token_for(n))
+            .collect();
+        assert_eq!(
+            tokens.len(),
+            COPY_KEY_ATTEMPTS as usize,
+            "one token per copy"
+        );
+        assert!(tokens.iter().all(|t| t.len() <= 64 && t.is_ascii()));
+        assert_eq!(p.client_token_for(3), p.client_token_for(3));
     }
 }

@@ -124,6 +124,27 @@ pub fn check_target_kms_key(key: &str, account: &str, region: &str) -> Result<()
     ))
 }
 
+/// Rule 23 (and 4): did an image copy fail because EC2 could not use a KMS key for it,
+/// in a way waiting can cure? EC2 reports it in the copy's StateReason as
+/// `Client.InternalError` naming the key ("Given key ID is not accessible") or as a KMS
+/// access error: a grant made moments ago (by the share) may not be in effect yet. A key
+/// that is disabled or pending deletion (`Client.InvalidKMSKey.InvalidState`) does not
+/// come back by waiting, nor does a failure that names no key.
+pub fn copy_failed_on_key(code: Option<&str>, message: Option<&str>) -> bool {
+    let text = format!(
+        "{} {}",
+        code.unwrap_or_default(),
+        message.unwrap_or_default()
+    );
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("invalidstate") || lower.contains("pendingdeletion") {
+        return false;
+    }
+    lower.contains("key id is not accessible")
+        || lower.contains("kms")
+        || (lower.contains("client.internalerror") && lower.contains(" key"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,5 +196,28 @@ mod tests {
         ] {
             assert!(check_customer_key_ref("k", bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_copy_failed_on_a_key_it_may_use_later_but_not_on_a_disabled_key() {
+        assert!(copy_failed_on_key(
+            Some("Client.InternalError"),
+            Some("Client.InternalError: Given key ID is not accessible")
+        ));
+        assert!(copy_failed_on_key(
+            None,
+            Some("AccessDeniedException: not authorized to perform kms:CreateGrant")
+        ));
+        assert!(!copy_failed_on_key(
+            Some("Client.InvalidKMSKey.InvalidState"),
+            Some(
+                "Client.InvalidKMSKey.InvalidState: The KMS key provided is in an incorrect state"
+            )
+        ));
+        assert!(!copy_failed_on_key(
+            Some("Client.InternalError"),
+            Some("Client.InternalError: Snapshot creation failed")
+        ));
+        assert!(!copy_failed_on_key(None, None));
     }
 }

@@ -22,9 +22,18 @@ pub async fn handle(
     let source_side = target::assume(&clients, &provisional, &request.source_region).await?;
 
     let id = &request.source_image_id;
-    let image = target::image(&source_side.ec2, id).await?.ok_or_else(|| {
-        refusals::image_not_visible(id, &request.source_region, &request.target_account_id)
-    })?;
+    let image = match target::image(&source_side.ec2, id).await? {
+        Some(image) => image,
+        None => {
+            let shared = shared_by_this_account(&clients, &request, &input.context).await?;
+            return Err(refusals::image_not_visible(
+                id,
+                &request.source_region,
+                &request.target_account_id,
+                shared,
+            ));
+        }
+    };
     let codes: Vec<String> = image
         .product_codes()
         .iter()
@@ -64,7 +73,39 @@ pub async fn handle(
             target::ours_or_conflict(&existing, &plan)?;
         }
     }
-    Ok(CopyPlanInput { plan })
+    Ok(CopyPlanInput { plan, copy: None })
+}
+
+/// Issue 2.9 (rule 19): the target does not see the source. If this account owns it and
+/// its launch permissions reach the target, the share has not reached the target yet
+/// (the Preflight's Retry waits for it); otherwise it is not shared with the target.
+async fn shared_by_this_account(
+    clients: &Clients,
+    request: &CopyRequest,
+    context: &ferry_core::names::ExecutionContext,
+) -> Result<bool, FerryError> {
+    let here = clients.in_region(&request.source_region);
+    let own = crate::images::image(
+        &here.ec2,
+        &request.source_image_id,
+        crate::images::Owner::Caller,
+    )
+    .await?;
+    if own.is_none() {
+        tracing::info!(image = %request.source_image_id, hub = %hub_account(context), "not this account's image");
+        return Ok(false);
+    }
+    let permissions =
+        crate::share::read::launch_permissions(&here.ec2, &request.source_image_id).await?;
+    Ok(refusals::launch_permissions_may_reach(
+        &permissions,
+        &request.target_account_id,
+    ))
+}
+
+/// The account this execution runs in (the hub), from its execution ARN.
+fn hub_account(context: &ferry_core::names::ExecutionContext) -> &str {
+    context.execution_arn.split(':').nth(4).unwrap_or_default()
 }
 
 /// Issue 2.11 (rule 24): CopyImageTags copies only the tags the TARGET sees on a shared
@@ -75,12 +116,7 @@ async fn source_tags(
     plan: &mut CopyPlan,
     owner: &str,
 ) -> Result<(), FerryError> {
-    let hub = plan
-        .execution
-        .execution_arn
-        .split(':')
-        .nth(4)
-        .unwrap_or_default();
+    let hub = hub_account(&plan.execution);
     if owner != hub {
         plan.warnings.push(format!(
             "copyTags: the source belongs to account {owner}, not this one: only the tags the target itself sees are copied"

@@ -91,6 +91,6 @@ pub fn copy_ref(image: &Image) -> CopyRef {
         snapshot_ids: snapshot_ids(image),
         kms_key_ids: Vec::new(),
         tags: tag_map(image.tags()),
-        created_at: None,
+        ..Default::default()
     }
 }

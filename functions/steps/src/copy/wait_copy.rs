@@ -1,7 +1,8 @@
 //! State `WaitCopy`: one DescribeImages per attempt as the target. `pending` raises
 //! `Ferry.ImageNotReady`, which the state's Retry turns into a backed-off poll (rule 16;
 //! copies of big images take hours); `failed` raises `Ferry.ImageFailed` with the
-//! StateReason (e.g. the target's key could not be used). When available, reports the
+//! StateReason), or `Ferry.CopyKeyNotUsable` when the StateReason says EC2 could not use a
+//! KMS key (rule 23: `CopyAgain?` makes the copy again after a wait). When available, reports the
 //! copy's snapshots and the KMS key they are under.
 
 use super::target;
@@ -25,11 +26,24 @@ pub async fn handle(clients: Clients, input: CopyImageInput) -> Result<CopyRef, 
         )
     })?;
     let state = target::image_state(&image);
+    let code = image.state_reason().and_then(|r| r.code());
     let reason = image.state_reason().and_then(|r| r.message());
+    if state == "failed" && ferry_core::rules::kms::copy_failed_on_key(code, reason) {
+        return Err(FerryError::new(
+            ErrorName::CopyKeyNotUsable,
+            format!(
+                "copy {id} (copy {} of at most {}) failed because EC2 could not use a KMS key: {}; a grant made by the share may not be in effect yet",
+                input.copy.attempt.max(1),
+                ferry_core::copy::plan::COPY_KEY_ATTEMPTS,
+                reason.or(code).unwrap_or("no state reason given")
+            ),
+        ));
+    }
     match polls::image_poll(id, &state, reason)? {
         ImagePoll::NotReady => Err(polls::image_not_ready(id, &state)),
         ImagePoll::Available => {
             let mut copy = target::copy_ref(&image);
+            copy.attempt = input.copy.attempt;
             if !copy.snapshot_ids.is_empty() {
                 let snaps = target
                     .ec2

@@ -15,4 +15,4 @@ pub mod preflight;
 pub mod revoke_share;
 pub mod wait_copy;
 
-mod read;
+pub(crate) mod read;

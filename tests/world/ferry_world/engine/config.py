@@ -54,6 +54,9 @@ DEFAULTS = {
     # typically takes less than a few seconds ... in some cases it can take several
     # minutes"). EC2 using a key on the caller's behalf cannot pass a token: it waits.
     "kmsGrantDelaySeconds": 5,
+    # Simulated seconds before a launch permission / createVolumePermission just added
+    # reaches the accounts it names (EC2 "Eventual consistency": no figure given).
+    "sharePropagationSeconds": 5,
     "kmsCopySourceOperations": ["Decrypt", "CreateGrant", "ReEncryptFrom"],
     "kmsCopyDestinationOperations": ["GenerateDataKeyWithoutPlaintext", "CreateGrant", "ReEncryptTo"],
     # --- Step Functions (engine/sfn.py) ---

@@ -110,6 +110,7 @@ GROUPS = {
         run_instances.launch_needs_a_visible_image_and_its_keys,
         run_instances.start_needs_use_of_the_volume_keys,  # after: shares its StateReason property
         consistency.describe_finds_new_ids_only_after_a_while,  # once, if "migration" did not install it
+        consistency.shares_reach_grantees_after_a_while,  # wraps the backends' permission changes, after their rules
         images.malformed_ami_ids_are_refused,  # last: checks the id before any other rule
     ],
     # Cross-account trust.

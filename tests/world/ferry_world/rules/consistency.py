@@ -7,6 +7,9 @@
   (kms.kms_key_allows asks grant_in_effect) only `kmsGrantDelaySeconds` after
   CreateGrant, except in a KMS request that passes the grant's token. EC2 using a key on
   a caller's behalf (launch, start, copy) passes no token and waits.
+- EC2 sharing (shares_reach_grantees_after_a_while): a launch permission or
+  createVolumePermission just added counts for the accounts it names (what they see and
+  may copy or launch) only `sharePropagationSeconds` later; its owner sees it at once.
 
 Both are installed on moto's request dispatch (BaseResponse.call_action): for the one
 request being served they wrap the action's method, whatever rule implements it (the
@@ -259,3 +262,94 @@ def new_kms_grants_take_effect_after_a_while() -> None:
 
     _per_request(hooks_for)
     _installed.add("grants")
+
+
+# =================================================================================
+# EC2: launch permissions and createVolumePermission just added
+# =================================================================================
+def _lp_key(lp: dict) -> tuple:
+    return tuple(sorted((k, str(v)) for k, v in lp.items()))
+
+
+def permission_in_effect(item: Any, key: tuple) -> bool:
+    """Does the permission `key` of `item` (an AMI's launch permission, `_lp_key`, or a
+    snapshot's ("UserId", id) / ("Group", "all")) count yet for the accounts it names?
+    Permissions added before the rule was installed always count."""
+    at = (item.__dict__.get("_ferry_shared_at") or {}).get(key)
+    return at is None or clock.now() >= at
+
+
+def effective_launch_permissions(ami: Any) -> list:
+    """The launch permissions of `ami` that reach the accounts they name by now."""
+    return [lp for lp in ami.launch_permissions if permission_in_effect(ami, _lp_key(lp))]
+
+
+def _stamp_permissions(item: Any, added: list, removed: list) -> None:
+    stamps = item.__dict__.setdefault("_ferry_shared_at", {})
+    for key in removed:
+        stamps.pop(key, None)
+    for key in added:
+        if key not in stamps:
+            stamps[key] = later(float(config.get("sharePropagationSeconds")))
+
+
+def _wrap_modify_image_attribute(prev):
+    def modify_image_attribute(self, ami_id, launch_permissions_to_add=None, launch_permissions_to_remove=None, *args, **kwargs):
+        before = {_lp_key(lp) for lp in (self.amis[ami_id].launch_permissions if ami_id in self.amis else [])}
+        answer = prev(self, ami_id, launch_permissions_to_add, launch_permissions_to_remove, *args, **kwargs)
+        ami = self.amis.get(ami_id)
+        if ami is not None:
+            after = {_lp_key(lp) for lp in ami.launch_permissions}
+            _stamp_permissions(ami, sorted(after - before), sorted(before - after))
+        return answer
+
+    return modify_image_attribute
+
+
+def _wrap_add_cvp(prev):
+    def add_create_volume_permission(self, snapshot_id, user_ids=None, groups=None):
+        snap = self.snapshots.get(snapshot_id)
+        before = (set(snap.create_volume_permission_userids), set(snap.create_volume_permission_groups)) if snap else (set(), set())
+        answer = prev(self, snapshot_id, user_ids=user_ids, groups=groups)
+        if snap is not None:
+            added = [("UserId", u) for u in snap.create_volume_permission_userids if u not in before[0]]
+            added += [("Group", g) for g in snap.create_volume_permission_groups if g not in before[1]]
+            _stamp_permissions(snap, added, [])
+        return answer
+
+    return add_create_volume_permission
+
+
+def _wrap_remove_cvp(prev):
+    def remove_create_volume_permission(self, snapshot_id, user_ids=None, groups=None):
+        answer = prev(self, snapshot_id, user_ids=user_ids, groups=groups)
+        snap = self.snapshots.get(snapshot_id)
+        if snap is not None:
+            gone = [("UserId", u) for u in (user_ids or []) if u not in snap.create_volume_permission_userids]
+            gone += [("Group", g) for g in (groups or []) if g not in snap.create_volume_permission_groups]
+            _stamp_permissions(snap, [], gone)
+        return answer
+
+    return remove_create_volume_permission
+
+
+def shares_reach_grantees_after_a_while() -> None:
+    """EC2 developer guide, "Eventual consistency in the Amazon EC2 API": "the result of
+    an API command you run that affects your Amazon EC2 resources might not be
+    immediately visible to all subsequent commands you run". Sharing is such a command:
+    an account that was just given a launch permission may not see the AMI yet
+    (DescribeImages: InvalidAMIID.NotFound) and one just given createVolumePermission may
+    not copy or restore the snapshot yet. AWS gives no figure; the world: a permission
+    added by ModifyImageAttribute / ModifySnapshotAttribute counts for the accounts it
+    names only `sharePropagationSeconds` of simulated time later (images._shared_with,
+    snapshots.snapshot_shared_with ask permission_in_effect); the owner sees its own
+    attribute at once; a removal counts at once (the stricter reading)."""
+    if "shares" in _installed:
+        return
+    from moto.ec2.models.amis import AmiBackend
+    from moto.ec2.models.elastic_block_store import EBSBackend
+
+    AmiBackend.modify_image_attribute = _wrap_modify_image_attribute(AmiBackend.modify_image_attribute)
+    EBSBackend.add_create_volume_permission = _wrap_add_cvp(EBSBackend.add_create_volume_permission)
+    EBSBackend.remove_create_volume_permission = _wrap_remove_cvp(EBSBackend.remove_create_volume_permission)
+    _installed.add("shares")

@@ -167,7 +167,10 @@ def owner_account(ami) -> str:
 
 
 def _shared_with(ami, account: str) -> bool:
-    return launch_permission_covers(ami.launch_permissions, account)
+    """As `account` sees it: only the permissions that reached it (consistency.py)."""
+    from .consistency import effective_launch_permissions
+
+    return launch_permission_covers(effective_launch_permissions(ami), account)
 
 
 def _foreign_images(backend) -> list:

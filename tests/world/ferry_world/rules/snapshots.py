@@ -56,7 +56,12 @@ def _wrap_create_volume(prev):
 
 
 def snapshot_shared_with(snap, account: str) -> bool:
-    return "all" in snap.create_volume_permission_groups or account in snap.create_volume_permission_userids
+    """As `account` sees it: only the permissions that reached it (consistency.py)."""
+    from .consistency import permission_in_effect
+
+    if "all" in snap.create_volume_permission_groups and permission_in_effect(snap, ("Group", "all")):
+        return True
+    return account in snap.create_volume_permission_userids and permission_in_effect(snap, ("UserId", account))
 
 
 def describe_snapshots_visible(self, snapshot_ids=None, filters=None, owner_ids=None, restorable_by=None):
