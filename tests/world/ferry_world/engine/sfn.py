@@ -39,6 +39,18 @@ Smaller fidelity fixes to the interpreter:
 * The interpreter's boto3 clients are reused (one per region and service) instead of one
   new client per Task (~50 ms real each, i.e. most of a simulated minute per Task).
 
+The state machine's role (``install_role_authorization``; the rules are
+``lambda_task_denial`` and ``nested_start_denial`` in rules/iam.py): the interpreter
+calls Lambda and Step Functions with the world's root keys, so before each call Step
+Functions would make with the execution role (or the Task's Credentials.RoleArn) the
+world evaluates that role's identity policies, as AWS does: lambda:InvokeFunction for
+a ``Resource: <function ARN>`` or ``arn:aws:states:::lambda:invoke`` Task;
+states:StartExecution (and for ``.sync``/``.sync:2`` the EventBridge managed rule
+actions and states:DescribeExecution/StopExecution) for a nested execution. Denied, the
+Task fails with AWS's error (``Lambda.AWSLambdaException``,
+``StepFunctions.AWSStepFunctionsException``) before anything is invoked or started, and
+its Retry/Catch handle that name as on AWS.
+
 The payload quota, States.DataLimitExceeded (``install_payload_limit``; the rules are the
 ``within_payload_limit`` and ``data_limit_matches`` below): a Task's result, a
 state's output and a state's input after Parameters larger than
@@ -234,7 +246,11 @@ def install() -> None:
     clients: dict = {}
 
     def boto_client_for(region, service, state_credentials=None):
-        key = (region, service)
+        # Keyed by the server's port too (MOTO_PORT): in-process worlds of the rule tests
+        # each listen on their own port.
+        from moto.settings import moto_server_port
+
+        key = (region, service, moto_server_port())
         client = clients.get(key)
         if client is None:
             client = clients[key] = original_client_for(region, service, state_credentials)
@@ -370,6 +386,7 @@ def install() -> None:
     sfn_task._normalise_response = _sfn_response
 
     install_payload_limit()
+    install_role_authorization()
 
 
 def _execution_arn(env) -> str | None:
@@ -598,3 +615,164 @@ def install_payload_limit() -> None:
 
     for module in (branches_decl, iteration_worker):
         module.CustomErrorName = _branch_error_name
+
+
+# ---------------------------------------------------------------------------------------
+# The state machine's role: the calls Step Functions makes with it
+# ---------------------------------------------------------------------------------------
+
+
+class LambdaInvokeDenied(Exception):
+    """An Invoke the Task's role may not make: (error, cause) as Step Functions reports it."""
+
+    def __init__(self, error: str, cause: str):
+        super().__init__(cause)
+        self.error = error
+        self.cause = cause
+
+
+def _iam_rules():
+    """rules/iam.py, or None when the world runs without its rules (plain moto)."""
+    try:
+        from ..rules import iam
+    except ImportError:
+        return None
+    return iam
+
+
+def install_role_authorization() -> None:
+    """Puts the state machine's role in front of the interpreter's Lambda and Step
+    Functions calls (module docstring; the rules and the AWS documents they follow are
+    in rules/iam.py: lambda_task_denial, nested_start_denial).
+
+    * Lambda: ``lambda_eval_utils.execute_lambda_function_integration``, the one Invoke
+      path of both Task forms, asks ``lambda_task_denial`` first (FunctionName and
+      Qualifier as the Task passes them, the role the Task runs with). A denial fails a
+      ``Resource: <function ARN>`` Task with a LambdaFunctionFailed event and a
+      ``lambda:invoke`` Task with a TaskFailed event (resource ``invoke``, resource type
+      ``lambda``), both with error ``Lambda.AWSLambdaException``. The function is not
+      invoked. (Which history event AWS records for this failure is not documented;
+      LambdaFunctionFailed after LambdaFunctionScheduled/Started is how the world
+      records every Lambda service error of a function ARN Task.)
+    * Nested executions: ``StateTaskServiceSfn._eval_service_task`` (the StartExecution
+      call) asks ``nested_start_denial`` with the child's state machine ARN and the
+      execution name (a Task without Name gets its UUID name here, so the name checked is
+      the name started); a denial fails the Task with a TaskFailed event (resource
+      ``startExecution.sync:2``..., resource type ``states``) and
+      ``StepFunctions.AWSStepFunctionsException``; no child is started."""
+    from moto.stepfunctions.parser.api import (
+        HistoryEventType,
+        LambdaFunctionFailedEventDetails,
+        TaskFailedEventDetails,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
+        CustomErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import (
+        lambda_eval_utils,
+        state_task_lambda,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_lambda,
+        state_task_service_sfn,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import (
+        ResourceCondition,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    def _role_of(env, state_credentials) -> str | None:
+        role = getattr(state_credentials, "role_arn", None)
+        return role or env.aws_execution_details.role_arn
+
+    # --- Lambda: both Task forms invoke through this module function ---------------
+    original_execute = lambda_eval_utils.execute_lambda_function_integration
+
+    def execute_lambda_function_integration(env, parameters, region, state_credentials):
+        iam = _iam_rules()
+        if iam is not None and not env.is_mocked_mode():
+            denial = iam.lambda_task_denial(
+                _role_of(env, state_credentials), region, env.aws_execution_details.account,
+                parameters.get("FunctionName"), parameters.get("Qualifier"),
+            )
+            if denial is not None:
+                raise LambdaInvokeDenied(*denial)
+        return original_execute(env=env, parameters=parameters, region=region, state_credentials=state_credentials)
+
+    lambda_eval_utils.execute_lambda_function_integration = execute_lambda_function_integration
+
+    lambda_task = state_task_lambda.StateTaskLambda
+    function_arn_from_error = lambda_task._from_error  # the world's (Lambda.<code>) version
+
+    def _function_arn_from_error(self, env, ex):
+        if isinstance(ex, LambdaInvokeDenied):
+            return FailureEvent(
+                env=env,
+                error_name=CustomErrorName(ex.error),
+                event_type=HistoryEventType.LambdaFunctionFailed,
+                event_details=EventDetails(
+                    lambdaFunctionFailedEventDetails=LambdaFunctionFailedEventDetails(error=ex.error, cause=ex.cause)
+                ),
+            )
+        return function_arn_from_error(self, env, ex)
+
+    lambda_task._from_error = _function_arn_from_error
+
+    invoke_task = state_task_service_lambda.StateTaskServiceLambda
+    invoke_from_error = invoke_task._from_error
+
+    def _invoke_from_error(self, env, ex):
+        if isinstance(ex, LambdaInvokeDenied):
+            return FailureEvent(
+                env=env,
+                error_name=CustomErrorName(ex.error),
+                event_type=HistoryEventType.TaskFailed,
+                event_details=EventDetails(
+                    taskFailedEventDetails=TaskFailedEventDetails(
+                        error=ex.error, cause=ex.cause,
+                        resource=self._get_sfn_resource(), resourceType=self._get_sfn_resource_type(),
+                    )
+                ),
+            )
+        return invoke_from_error(self, env, ex)
+
+    invoke_task._from_error = _invoke_from_error
+
+    # --- Nested executions -------------------------------------------------------------
+    sfn_task = state_task_service_sfn.StateTaskServiceSfn
+    original_service_task = sfn_task._eval_service_task
+
+    def _eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials):
+        iam = _iam_rules()
+        if iam is not None and self._get_boto_service_action() == "start_execution":
+            import uuid
+
+            if not normalised_parameters.get("name"):
+                normalised_parameters["name"] = str(uuid.uuid4())
+            sync = self.resource.condition in (ResourceCondition.Sync, ResourceCondition.Sync2)
+            denial = iam.nested_start_denial(
+                _role_of(env, state_credentials), resource_runtime_part.region, resource_runtime_part.account,
+                normalised_parameters.get("stateMachineArn"), normalised_parameters["name"], sync,
+            )
+            if denial is not None:
+                error, cause = denial
+                raise FailureEventException(
+                    failure_event=FailureEvent(
+                        env=env,
+                        error_name=CustomErrorName(error),
+                        event_type=HistoryEventType.TaskFailed,
+                        event_details=EventDetails(
+                            taskFailedEventDetails=TaskFailedEventDetails(
+                                error=error, cause=cause,
+                                resource=self._get_sfn_resource(), resourceType=self._get_sfn_resource_type(),
+                            )
+                        ),
+                    )
+                )
+        return original_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials)
+
+    sfn_task._eval_service_task = _eval_service_task

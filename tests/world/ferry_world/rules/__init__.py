@@ -35,7 +35,9 @@ Modules (rules/):
   trust.py                STS AssumeRole: role trust policies
   iam.py                  IAM identity policies evaluated on every call a role makes
                           (moto's access-control hook), the authorizations each EC2
-                          call needs, and the least-privilege usage report
+                          call needs, the calls Step Functions makes with a state
+                          machine's role (Lambda Tasks, nested executions, the .sync
+                          managed rule), and the least-privilege usage report
   iam_policy.py           the IAM policy-language evaluator (statements, principals,
                           conditions) used by iam.py, kms.py and trust.py
   common.py, errors.py    shared helpers (backends, callers, clock); error codes/messages
@@ -122,6 +124,11 @@ GROUPS = {
     # by a key policy naming it or a grant).
     "iam": [
         iam.identity_policies_are_evaluated,
+        # State machines' roles: CreateStateMachine/UpdateStateMachine of a .sync nested
+        # execution need the EventBridge managed rule; the Tasks' own calls (Lambda
+        # invoke, nested starts) are authorized by the engine (engine/sfn.py) through
+        # iam.lambda_task_denial / iam.nested_start_denial.
+        iam.sync_integrations_need_the_managed_rule,
     ],
 }
 ORDER = ("migration", "sharing", "trust", "iam")

@@ -21,9 +21,12 @@ IAM `AccessDenied`.
 
 Who is evaluated: credentials of an assumed IAM role (the Lambdas run with their
 function role's credentials, engine/lambda_runner.py; the copy steps assume the role
-target-account.yaml creates). Not evaluated, all-powerful: the account root / test keys,
-IAM users, and the world's stand-in admin role `OrganizationAccountAccessRole`
-(rules/trust.py).
+target-account.yaml creates), and the state machines' execution roles for the calls Step
+Functions makes with them (section "State machines' execution roles" below: invoking
+Lambda functions, starting nested executions, the EventBridge rule of .sync nested
+executions at CreateStateMachine/UpdateStateMachine). Not evaluated, all-powerful: the
+account root / test keys, IAM users, roles the world does not have, and the world's
+stand-in admin role `OrganizationAccountAccessRole` (rules/trust.py).
 
 KMS keys: the decision on a key combines the key policy and grants with this module
 (kms.py ``kms_key_allows``, via ``identity_allows``): a key policy that names the role
@@ -587,6 +590,273 @@ def identity_policies_are_evaluated() -> None:
     BaseResponse._authenticate_and_authorize_normal_action = _hook(
         BaseResponse._authenticate_and_authorize_normal_action
     )
+
+
+# =================================================================================
+# State machines' execution roles: the calls Step Functions makes with them
+# =================================================================================
+# Step Functions makes its service calls (invoking a Lambda function, starting a nested
+# execution) with the state machine's execution role ("How Step Functions works with
+# IAM"; "IAM policies for integrated services"): the same identity-policy evaluation as
+# above (identity_decision), so the usage report covers these roles too. The engine
+# (engine/sfn.py) asks the functions below before each such call and fails the Task with
+# the returned error; a role the world does not evaluate (unknown to IAM, the stand-in
+# admin role, or the "iam" group not installed) is allowed everything, as above.
+
+# The error names Step Functions gives a call its role may not make. Step Functions'
+# clients are the AWS SDK for Java: an error code the service's API model does not list
+# for the operation (AccessDeniedException is listed neither for Lambda Invoke nor for
+# Step Functions StartExecution/DescribeExecution/StopExecution, see botocore's models)
+# surfaces as the SDK's generic exception, named <Service>.AWS<Service>Exception; the
+# cause is the Java SDK's message "<message> (Service: ...; Status Code: ...; Error Code:
+# ...; Request ID: ...; Proxy: null)". Seen in real executions: a Task invoking a function
+# its role may not invoke fails with error "Lambda.AWSLambdaException", cause "User:
+# arn:aws:sts::<account>:assumed-role/<role>/<session> is not authorized to perform:
+# lambda:InvokeFunction on resource: <function ARN> because no identity-based policy
+# allows the lambda:InvokeFunction action (Service: AWSLambda; Status Code: 403; Error
+# Code: AccessDeniedException; Request ID: ...; Proxy: null)" (awslabs/aws-deployment-
+# framework#460, aws-samples/lambda-refarch-imagerecognition#19). The session name is 32
+# random letters. StepFunctions.AWSStepFunctionsException is the same rule applied to
+# Step Functions' own API (users Retry on that name for startExecution.sync:2 Tasks);
+# its AccessDeniedException is HTTP 400 (awsJson 1.0).
+LAMBDA_ACCESS_DENIED_ERROR = "Lambda.AWSLambdaException"
+STATES_ACCESS_DENIED_ERROR = "StepFunctions.AWSStepFunctionsException"
+
+# The EventBridge rule Step Functions manages for startExecution.sync / .sync:2.
+STATES_SYNC_MANAGED_RULE = "StepFunctionsGetEventsForStepFunctionsExecutionRule"
+STATES_SYNC_RULE_ACTIONS = ("events:PutTargets", "events:PutRule", "events:DescribeRule")
+
+_STATES_SYNC_RESOURCE = re.compile(r"^arn:aws[\w-]*:states:::states:startExecution\.sync(?::2)?$")
+_FUNCTION_ARN = re.compile(r"^arn:(aws[\w-]*):lambda:([\w-]+):(\d{12}):function:([^:]+)(?::([^:]+))?$")
+_FUNCTION_PARTIAL_ARN = re.compile(r"^(\d{12}):function:([^:]+)(?::([^:]+))?$")
+_STATE_MACHINE_ARN = re.compile(r"^arn:(aws[\w-]*):states:([\w-]+):(\d{12}):stateMachine:([^:]+)(?::.+)?$")
+
+
+def state_machine_caller(role_arn: str | None, region: str | None) -> Caller | None:
+    """The evaluated caller for the role a state machine's Task runs with (its execution
+    role, or the Task's Credentials.RoleArn), in a Step Functions session; None when the
+    world does not evaluate that role (see the section comment)."""
+    if not _installed():
+        return None
+    m = _ROLE_ARN.match(role_arn or "")
+    if not m:
+        return None
+    role = _role_by_arn(role_arn)
+    if role is None or role.name == ORGANIZATION_ACCESS_ROLE:
+        return None
+    import random
+    import string
+
+    session = "".join(random.choice(string.ascii_letters) for _ in range(32))
+    return Caller(m.group(2), region or "us-east-1", role, session)
+
+
+def _first_denial(caller: Caller, checks: list) -> tuple | None:
+    """(action, resource, message) of the first check the caller's identity policies do
+    not allow (each check evaluated, and recorded, in order), or None."""
+    for action, resource, context in checks:
+        decision = identity_decision(caller, action, resource, context)
+        if decision != "Allow":
+            return action, resource, denied_message(caller, action, resource, decision)
+    return None
+
+
+def java_sdk_cause(message: str, service: str, status: int, code: str = "AccessDeniedException") -> str:
+    """How a Step Functions error's Cause words a service error (see the section comment)."""
+    import uuid
+
+    return (f"{message} (Service: {service}; Status Code: {status}; Error Code: {code}; "
+            f"Request ID: {uuid.uuid4()}; Proxy: null)")
+
+
+def lambda_invoke_resource(function_name: str, qualifier: str | None, region: str, account: str) -> str:
+    """The resource lambda:InvokeFunction is authorized on (Lambda DG, "Fine-tuning the
+    Resources and Conditions sections of policies", function names and ARNs in policies):
+    "Lambda makes authorization decisions by comparing the resource element in the IAM
+    policy with both the FunctionName and Qualifier passed in API calls": an unqualified
+    call is the unqualified function ARN (a policy naming only `function:f:*` does not
+    allow it), a call with a version or alias (`f:live`, `f:$LATEST`, or the Qualifier
+    parameter) is `function:f:<qualifier>` (a policy naming only the unqualified ARN does
+    not allow it; `function:f:*` and SAM's LambdaInvokePolicy `function:f*` do).
+    FunctionName may be a name, a partial ARN (`<account>:function:f`) or an ARN."""
+    name, part, q = str(function_name or ""), partition(region), None
+    m = _FUNCTION_ARN.match(name)
+    if m:
+        part, region, account, name, q = m.groups()
+    else:
+        m = _FUNCTION_PARTIAL_ARN.match(name)
+        if m:
+            account, name, q = m.groups()
+        elif ":" in name:
+            name, q = name.split(":", 1)
+    q = qualifier or q
+    arn = f"arn:{part}:lambda:{region}:{account}:function:{name}"
+    return f"{arn}:{q}" if q else arn
+
+
+def lambda_task_denial(role_arn: str | None, region: str, account: str, function_name: str,
+                       qualifier: str | None = None) -> tuple[str, str] | None:
+    """Rule: a Lambda Task invokes with the state machine's role (Step Functions DG,
+    "IAM policies for invoking AWS Lambda functions" / "Invoke an AWS Lambda function
+    with Step Functions": the role needs lambda:InvokeFunction on the function). Both
+    forms: `Resource: <function ARN>` and `arn:aws:states:::lambda:invoke` (FunctionName,
+    Qualifier). Returns None when the role may invoke it, else (error, cause) as Step
+    Functions reports it: Lambda.AWSLambdaException, the cause naming the session, the
+    action and the function ARN (see the section comment); a Task's Retry/Catch match
+    that name like any other."""
+    caller = state_machine_caller(role_arn, region)
+    if caller is None:
+        return None
+    resource = lambda_invoke_resource(function_name, qualifier, region, account)
+    denial = _first_denial(caller, [("lambda:InvokeFunction", resource, {})])
+    if denial is None:
+        return None
+    return LAMBDA_ACCESS_DENIED_ERROR, java_sdk_cause(denial[2], "AWSLambda", 403)
+
+
+def managed_rule_arn(region: str, account: str) -> str:
+    return f"arn:{partition(region)}:events:{region}:{account}:rule/{STATES_SYNC_MANAGED_RULE}"
+
+
+def managed_rule_message(role_arn: str) -> str:
+    """AWS's words when the role cannot manage the .sync rule (as CloudFormation/Terraform
+    users quote CreateStateMachine's AccessDeniedException)."""
+    return f"'{role_arn}' is not authorized to create managed-rule."
+
+
+def nested_start_authorizations(state_machine_arn: str, execution_name: str, sync: bool,
+                                region: str, account: str) -> list:
+    """What a nested-execution Task needs, in the order it is checked (Step Functions DG,
+    "IAM policies for nested AWS Step Functions calls", a.k.a. "Start a new AWS Step
+    Functions state machine from a running execution", IAM section):
+    * always: states:StartExecution on the child state machine's ARN;
+    * `.sync` and `.sync:2` ("Synchronous"): also events:PutTargets, events:PutRule and
+      events:DescribeRule on arn:aws:events:<region>:<account>:rule/
+      StepFunctionsGetEventsForStepFunctionsExecutionRule, and states:DescribeExecution
+      and states:StopExecution on the child's executions
+      (arn:aws:states:<region>:<account>:execution:<child name>:*), here the ARN of the
+      execution about to start (its name, or the UUID Step Functions gives it).
+    Asynchronous (`startExecution`, `.waitForTaskToken`) needs only StartExecution."""
+    checks = [("states:StartExecution", state_machine_arn, {})]
+    if not sync:
+        return checks
+    m = _STATE_MACHINE_ARN.match(state_machine_arn or "")
+    if m:
+        part, sm_region, sm_account, sm_name = m.groups()
+        execution_arn = f"arn:{part}:states:{sm_region}:{sm_account}:execution:{sm_name}:{execution_name}"
+    else:  # a malformed ARN is StartExecution's own error (InvalidArn)
+        execution_arn = "*"
+    rule = managed_rule_arn(region, account)
+    checks += [(action, rule, {}) for action in STATES_SYNC_RULE_ACTIONS]
+    checks += [("states:DescribeExecution", execution_arn, {}), ("states:StopExecution", execution_arn, {})]
+    return checks
+
+
+def nested_start_denial(role_arn: str | None, region: str, account: str, state_machine_arn: str,
+                        execution_name: str, sync: bool) -> tuple[str, str] | None:
+    """Rule: a nested-execution Task (`arn:aws:states:::states:startExecution`, `.sync`,
+    `.sync:2`) is authorized, before the child starts, for every action of
+    `nested_start_authorizations` with the state machine's role. Returns None, or the
+    Task's (error, cause): StepFunctions.AWSStepFunctionsException (see the section
+    comment) with the AccessDenied message naming the action and resource, or, for the
+    EventBridge rule actions, "'<role ARN>' is not authorized to create managed-rule."
+    (the message AWS gives for them when the state machine is created, see
+    sync_integrations_need_the_managed_rule), so no child is started.
+
+    Where the world is stricter than AWS documents: AWS checks the rule actions when the
+    state machine is created or updated (the rule below) and does not document checking
+    them again at run time, nor when it uses DescribeExecution (following the child) and
+    StopExecution (stopping the child when the parent Task is stopped, times out or its
+    Map/Parallel fails); the world checks all of them before starting the child, so a
+    role that loses one after the state machine was created fails the Task here."""
+    caller = state_machine_caller(role_arn, region)
+    if caller is None:
+        return None
+    denial = _first_denial(
+        caller, nested_start_authorizations(state_machine_arn, execution_name, sync, region, account))
+    if denial is None:
+        return None
+    action, _resource, message = denial
+    if action in STATES_SYNC_RULE_ACTIONS:
+        message = managed_rule_message(caller.role_arn)
+    return STATES_ACCESS_DENIED_ERROR, java_sdk_cause(message, "AWSStepFunctions", 400)
+
+
+def _definition_uses_states_sync(definition) -> bool:
+    """Does an ASL definition (JSON text or dict) have a Task whose Resource is
+    arn:aws:states:::states:startExecution.sync or .sync:2 (at any depth: Parallel
+    branches, Map iterators / item processors)?"""
+    try:
+        doc = json.loads(definition) if isinstance(definition, str) else definition
+    except ValueError:
+        return False
+
+    def walk(states) -> bool:
+        for state in (states or {}).values():
+            if not isinstance(state, dict):
+                continue
+            if state.get("Type") == "Task" and _STATES_SYNC_RESOURCE.match(str(state.get("Resource", ""))):
+                return True
+            for branch in state.get("Branches") or []:
+                if isinstance(branch, dict) and walk(branch.get("States")):
+                    return True
+            for key in ("Iterator", "ItemProcessor"):
+                inner = state.get(key)
+                if isinstance(inner, dict) and walk(inner.get("States")):
+                    return True
+        return False
+
+    return isinstance(doc, dict) and walk(doc.get("States"))
+
+
+def sync_integrations_need_the_managed_rule() -> None:
+    """Rule: CreateStateMachine and UpdateStateMachine of a definition with a
+    `states:startExecution.sync` / `.sync:2` Task check that its execution role may
+    manage the EventBridge rule Step Functions uses to follow nested executions
+    (Step Functions DG, "IAM policies for nested AWS Step Functions calls", Synchronous:
+    events:PutTargets, events:PutRule, events:DescribeRule on
+    arn:aws:events:<region>:<account>:rule/StepFunctionsGetEventsForStepFunctionsExecutionRule).
+    Without them the call fails with AccessDeniedException "'<role ARN>' is not
+    authorized to create managed-rule." (HTTP 400), as users report it from
+    CloudFormation and Terraform (nasa/cumulus#2693: "error creating Step Function State
+    Machine (...): AccessDeniedException: 'arn:aws:iam::...:role/...-steprole' is not
+    authorized to create managed-rule."; terraform-aws-modules/terraform-aws-step-functions#41),
+    so a template that lacks them fails to deploy, here as there. The three actions are
+    evaluated (and recorded for the usage report) with the role's identity policies; a
+    role the world does not evaluate passes."""
+    from moto.core.exceptions import AWSError
+    from moto.stepfunctions.models import StepFunctionBackend
+
+    class ManagedRuleAccessDenied(AWSError):
+        TYPE = "AccessDeniedException"
+        STATUS = 400
+
+    def check(backend, definition, role_arn) -> None:
+        if not role_arn or not _definition_uses_states_sync(definition):
+            return
+        caller = state_machine_caller(role_arn, backend.region_name)
+        if caller is None:
+            return
+        rule = managed_rule_arn(backend.region_name, backend.account_id)
+        if _first_denial(caller, [(action, rule, {}) for action in STATES_SYNC_RULE_ACTIONS]) is not None:
+            raise ManagedRuleAccessDenied(managed_rule_message(caller.role_arn))
+
+    original_create = StepFunctionBackend.create_state_machine
+    original_update = StepFunctionBackend.update_state_machine
+
+    def create_state_machine(self, name, definition, roleArn, *args, **kwargs):
+        check(self, definition, roleArn)
+        return original_create(self, name, definition, roleArn, *args, **kwargs)
+
+    def update_state_machine(self, arn, definition=None, role_arn=None, *args, **kwargs):
+        if definition is not None or role_arn is not None:
+            current = self.describe_state_machine(arn)
+            check(self, definition if definition is not None else current.definition,
+                  role_arn if role_arn is not None else current.roleArn)
+        return original_update(self, arn, definition, role_arn, *args, **kwargs)
+
+    StepFunctionBackend.create_state_machine = create_state_machine
+    StepFunctionBackend.update_state_machine = update_state_machine
 
 
 # =================================================================================
