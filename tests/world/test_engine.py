@@ -192,6 +192,35 @@ def test_wait_an_hour_takes_a_real_second(world):
     assert (d["stopDate"] - d["startDate"]).total_seconds() >= 5400
 
 
+def test_execution_history_pages_newest_first_and_without_data_on_request(world):
+    """Step Functions API Reference, GetExecutionHistory: reverseOrder, maxResults with
+    nextToken, includeExecutionData (the ferry CLI's watch reads newest first)."""
+    definition = {"StartAt": "A", "States": {
+        "A": {"Type": "Pass", "Next": "B"}, "B": {"Type": "Pass", "Result": {"x": 1}, "End": True}}}
+    d, events, _ = _run(world, definition, {"secret": "s"})
+    assert d["status"] == "SUCCEEDED"
+    ids = [e["id"] for e in events]
+    assert ids == sorted(ids) and len(ids) >= 6
+    sfn = _client(world, "stepfunctions")
+    arn = d["executionArn"]
+    newest = sfn.get_execution_history(executionArn=arn, reverseOrder=True, maxResults=2)
+    assert [e["id"] for e in newest["events"]] == ids[::-1][:2]
+    assert newest["events"][0]["type"] == "ExecutionSucceeded"
+    seen, token = [], None
+    while True:
+        kw = {"nextToken": token} if token else {}
+        page = sfn.get_execution_history(executionArn=arn, maxResults=2, **kw)
+        seen += [e["id"] for e in page["events"]]
+        token = page.get("nextToken")
+        if not token:
+            break
+    assert seen == ids
+    bare = sfn.get_execution_history(executionArn=arn, includeExecutionData=False, maxResults=1000)["events"]
+    assert "secret" not in json.dumps(bare, default=str)
+    assert any("stateEnteredEventDetails" in e and e["stateEnteredEventDetails"]["name"] == "A" for e in bare)
+    assert "secret" in json.dumps(events, default=str)
+
+
 def test_wait_timestamp_uses_simulated_now(world):
     clock = _control(world, "GET", "/ferry-world/clock")
     now = dt.datetime.fromisoformat(clock["now"])

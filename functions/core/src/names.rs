@@ -63,6 +63,33 @@ pub fn migration_image_name(source_instance_id: &str, execution: &ExecutionConte
     format!("ferry-{source_instance_id}-{readable}-{}", &digest[..10])
 }
 
+/// The Step Functions execution name for an idempotency key (the `ferry` CLI's
+/// `--idempotency-key`): the same key and workflow give the same name, so a pipeline that
+/// retries its own step starts no second execution (StartExecution with a name already
+/// used is idempotent for the same input while it runs, and refused otherwise). A
+/// readable prefix of the key (letters, digits, `-`, `_`; at most 40) and 16 hex digits
+/// of SHA-256 over workflow and key: at most 80 characters, as execution names allow.
+pub fn execution_name_for_key(workflow: &str, key: &str) -> String {
+    let readable: String = key
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(40)
+        .collect();
+    let digest = sha256_hex(&format!("{workflow}|{key}"));
+    let readable = readable.trim_matches('-');
+    if readable.is_empty() {
+        format!("ferry-{}", &digest[..16])
+    } else {
+        format!("{readable}-{}", &digest[..16])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +134,28 @@ mod tests {
             migration_image_name("i-0123456789abcdef0", &ctx("a")),
             migration_image_name("i-0123456789abcdef0", &ctx("b"))
         );
+    }
+
+    #[test]
+    fn an_idempotency_key_names_one_execution_per_workflow() {
+        let a = execution_name_for_key("migrate-instance", "deploy-42/web");
+        assert_eq!(
+            a,
+            execution_name_for_key("migrate-instance", "deploy-42/web")
+        );
+        assert_ne!(a, execution_name_for_key("copy-image", "deploy-42/web"));
+        assert_ne!(
+            a,
+            execution_name_for_key("migrate-instance", "deploy-43/web")
+        );
+        assert!(a.starts_with("deploy-42-web-"), "{a}");
+        let long = execution_name_for_key("copy-image", &"k y".repeat(100));
+        assert!(long.len() <= 80, "{long}");
+        for name in [&a, &long, &execution_name_for_key("x", "   ")] {
+            assert!(name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+            assert!(!name.is_empty() && name.len() <= 80);
+        }
     }
 }

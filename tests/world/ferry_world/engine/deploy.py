@@ -496,6 +496,11 @@ def deploy(template_path: Path, binaries: Path, endpoint: str, region: str, stac
                 name=sm["name"], type=props.get("Type", "STANDARD"), **kwargs
             )["stateMachineArn"]
 
+    # The stack's outputs, as CloudFormation shows them (DescribeStacks): the ferry CLI
+    # finds the state machines there. The world deploys the resources itself; this stack
+    # only carries the outputs (`<StateMachine>Arn`, as template.yaml names them).
+    publish_stack_outputs(endpoint, region, stack, {f"{logical}Arn": sm["arn"] for logical, sm in machines.items()})
+
     scale = None
     try:
         import urllib.request
@@ -519,6 +524,25 @@ def deploy(template_path: Path, binaries: Path, endpoint: str, region: str, stac
         "logs": str(Path(os.environ.get("FERRY_WORLD_STATE_DIR", REPO_ROOT / ".local")) / "logs"),
         "deployedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def publish_stack_outputs(endpoint: str, region: str, stack: str, outputs: dict) -> None:
+    """A CloudFormation stack named `stack` whose Outputs are `outputs` (replaced when it
+    exists), so DescribeStacks answers what a `sam deploy` of template.yaml would."""
+    import boto3
+
+    cfn = boto3.client("cloudformation", endpoint_url=endpoint, region_name=region,
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    body = json.dumps({
+        "Resources": {"WorldDeployed": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+        "Outputs": {k: {"Value": v} for k, v in sorted(outputs.items())},
+    })
+    try:
+        cfn.describe_stacks(StackName=stack)
+        cfn.delete_stack(StackName=stack)
+    except cfn.exceptions.ClientError:
+        pass
+    cfn.create_stack(StackName=stack, TemplateBody=body)
 
 
 def deploy_stack(template_path: Path, endpoint: str, account: str, region: str, parameters: dict,

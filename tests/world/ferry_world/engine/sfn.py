@@ -387,6 +387,7 @@ def install() -> None:
 
     install_payload_limit()
     install_role_authorization()
+    install_history_paging()
 
 
 def _execution_arn(env) -> str | None:
@@ -776,3 +777,61 @@ def install_role_authorization() -> None:
         return original_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials)
 
     sfn_task._eval_service_task = _eval_service_task
+
+
+# ---------------------------------------------------------------------------------------
+# GetExecutionHistory as AWS answers it
+# ---------------------------------------------------------------------------------------
+HISTORY_PAGE_DEFAULT = 100  # AWS: maxResults default 100 ... up to 1000
+
+
+def page_history(events: list, reverse: bool, max_results: int | None, token: str | None,
+                 include_data: bool) -> tuple[list, str | None]:
+    """Step Functions API Reference, GetExecutionHistory: `reverseOrder` lists events
+    newest first; `maxResults` (default 100, at most 1000) pages with a `nextToken`;
+    `includeExecutionData: false` leaves out each event's input and output. Returns
+    (page, next token or None). moto answers every event, oldest first, with data."""
+    ordered = list(reversed(events)) if reverse else list(events)
+    size = max_results if max_results and 0 < max_results <= 1000 else HISTORY_PAGE_DEFAULT
+    start = int(token) if token and token.isdigit() else 0
+    page = ordered[start:start + size]
+    if not include_data:
+        page = [_without_data(e) for e in page]
+    nxt = str(start + size) if start + size < len(ordered) else None
+    return page, nxt
+
+
+def _without_data(event: dict) -> dict:
+    out = dict(event)
+    for key, details in event.items():
+        if key.endswith("EventDetails") and isinstance(details, dict):
+            out[key] = {k: v for k, v in details.items()
+                        if k not in ("input", "output", "inputDetails", "outputDetails")}
+    return out
+
+
+def install_history_paging() -> None:
+    """GetExecutionHistory honours reverseOrder, maxResults/nextToken and
+    includeExecutionData (page_history), as the API reference documents."""
+    from moto.core.responses import ActionResult
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    original = StepFunctionResponse.get_execution_history
+
+    def get_execution_history(self):
+        answer = original(self)
+        result = getattr(answer, "result", None)
+        if not isinstance(result, dict) or not isinstance(result.get("events"), list):
+            return answer
+        include = self._get_param("includeExecutionData")
+        page, nxt = page_history(
+            result["events"], bool(self._get_param("reverseOrder")), self._get_param("maxResults"),
+            self._get_param("nextToken"), include is None or bool(include),
+        )
+        body = {**result, "events": page}
+        body.pop("nextToken", None)
+        if nxt:
+            body["nextToken"] = nxt
+        return ActionResult(body)
+
+    StepFunctionResponse.get_execution_history = get_execution_history
