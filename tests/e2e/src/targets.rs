@@ -54,3 +54,86 @@ pub async fn target_account(
         config,
     }
 }
+
+/// A key of a target account in one more region than the hub's.
+#[derive(Debug, Clone)]
+pub struct RegionalKey {
+    pub region: String,
+    pub key_arn: String,
+    /// The account (as in [`Target::config`]) acting in `region`.
+    pub config: aws_config::SdkConfig,
+}
+
+/// [`target_account`] for an account that copies land in in several regions (issue 8,
+/// 2.6): besides its key in the hub's region (`Target::key_arn`), a CMK of its own in
+/// each of `other_regions`, which its ferry role may also use (target-account.yaml's
+/// `AdditionalTargetKmsKeyArns`, one stack for all of them). Returns the target and one
+/// [`RegionalKey`] per other region, in order.
+pub async fn target_account_in_regions(
+    world: &World,
+    account: &str,
+    external_id: &str,
+    source_key_arn: Option<&str>,
+    other_regions: &[&str],
+) -> (Target, Vec<RegionalKey>) {
+    let config = world.as_account(account).await;
+    let key_arn = create_key(&config, &format!("ferry copies in {account} (CMK-B)"), None).await;
+    let mut others = Vec::new();
+    for region in other_regions {
+        let there = config
+            .to_builder()
+            .region(aws_config::Region::new(region.to_string()))
+            .build();
+        let key = create_key(
+            &there,
+            &format!("ferry copies in {account}, {region} (CMK-B)"),
+            None,
+        )
+        .await;
+        assert!(
+            key.starts_with(&format!("arn:aws:kms:{region}:{account}:key/")),
+            "the key is made in {region}: {key}"
+        );
+        others.push(RegionalKey {
+            region: region.to_string(),
+            key_arn: key,
+            config: there,
+        });
+    }
+    let mut parameters = serde_json::json!({
+        "HubAccountId": world.hub_account_id,
+        "ExternalId": external_id,
+        "TargetKmsKeyArn": key_arn,
+        "AdditionalTargetKmsKeyArns": others
+            .iter()
+            .map(|k| k.key_arn.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+    });
+    if let Some(source) = source_key_arn {
+        parameters["SourceKmsKeyArn"] = serde_json::json!(source);
+    }
+    let deployed = world.control(
+        "POST",
+        "/ferry-world/stacks",
+        Some(&serde_json::json!({
+            "template": "target-account.yaml",
+            "account": account,
+            "parameters": parameters,
+        })),
+    );
+    let role_arn = deployed["outputs"]["RoleArn"]
+        .as_str()
+        .expect("target-account.yaml outputs RoleArn")
+        .to_string();
+    (
+        Target {
+            account_id: account.to_string(),
+            role_arn,
+            external_id: external_id.to_string(),
+            key_arn,
+            config,
+        },
+        others,
+    )
+}

@@ -120,6 +120,14 @@ def _wrap_copy_image(prev):
         dest_key = None
         if opts.get("kms_key_id"):
             dest_key = resolve_key(opts["kms_key_id"], self.account_id, self.region_name)
+            if dest_key is not None and dest_key.region != self.region_name:
+                # EC2 API Reference, CopyImage, KmsKeyId: "The specified KMS key must
+                # exist in the destination Region", and "Amazon Web Services
+                # authenticates the KMS key asynchronously ... the action can appear to
+                # complete, but eventually fails" (EC2 UG "Copy an AMI": a copy to
+                # another Region is encrypted under a key of that Region). A key ARN of
+                # another Region (the source's, say) is no key here: the copy fails.
+                dest_key = None
         problem = copy_kms_problem(self, source, snaps, dest_key, opts)
 
         new = prev(self, source_image_id, source_region, name, description)
