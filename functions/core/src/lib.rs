@@ -7,7 +7,9 @@
 //! rules that refuse before any change), `plan`, `io` (what each step takes and returns)
 //! and the undo decisions (`migrate::rollback`, `share::revoke`). What several workflows
 //! share is at the top: [`errors`] (the `errorType`s the state machines match), [`names`]
-//! (tokens and deterministic names), [`tags`], [`rules`] and [`io`].
+//! (tokens and deterministic names), [`tags`], [`rules`] and [`io`], and [`dry_run`]: the
+//! one output shape of every workflow's `"dryRun": true` (each workflow's `dry_run`
+//! module turns its plan into it).
 //!
 //! From a state to its code: state `LaunchInstance` of `statemachines/migrate-instance.asl.json`
 //! → `functions/steps/src/bin/launch-instance.rs` → `functions/steps/src/migrate/launch_instance.rs`
@@ -15,6 +17,7 @@
 
 pub mod copy;
 pub mod distribute;
+pub mod dry_run;
 pub mod errors;
 pub mod io;
 pub mod migrate;

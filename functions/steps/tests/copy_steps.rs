@@ -748,3 +748,135 @@ async fn rollback_removes_only_this_executions_copy() {
     assert_eq!(report.deleted_snapshots, vec![SNAP.to_string()]);
     assert_eq!(deregister.num_calls(), 1);
 }
+
+// --- Dry runs --------------------------------------------------------------------------
+
+/// share-image's dry-run output for an image of the hub shared with `accounts`, as
+/// distribute-image's dry run gives it to each copy.
+fn planned_share(accounts: &[&str]) -> serde_json::Value {
+    json!({"dryRun": true, "workflow": "share-image", "warnings": [],
+        "plan": {"imageId": SOURCE, "region": "eu-west-1", "ownerAccountId": HUB,
+                 "targets": {"accountIds": accounts, "organizationArns": [],
+                             "organizationalUnitArns": [], "public": false},
+                 "reencrypt": null,
+                 "launchPermissions": accounts.iter().map(|a| json!({"userId": a})).collect::<Vec<_>>(),
+                 "snapshotPermissions": [], "grants": [], "grantOperations": [],
+                 "keyPolicyNeeded": null}})
+}
+
+fn not_visible_to_the_target() -> Rule {
+    mock!(aws_sdk_ec2::Client::describe_images)
+        .match_requests(|r| r.image_ids() == [SOURCE])
+        .then_error(|| DescribeImagesError::generic(meta("InvalidAMIID.NotFound")))
+}
+
+/// A copy-image dry run: the same checks as the target (a call no rule expects panics:
+/// no CopyImage, no CreateTags), and the report of the copy it would make.
+#[tokio::test]
+async fn preflight_of_a_dry_run_reports_the_copy() {
+    let assume = assume_ok();
+    let source = describe_source(source_image(&[]));
+    let own = own_images(vec![]);
+    let mut request = request();
+    request["dryRun"] = json!(true);
+    let out = preflight::handle(
+        clients(&[&assume], &[&source, &own]),
+        CopyPreflightInput {
+            request,
+            context: context(),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(out.plan.dry_run && out.copy.is_none());
+    let report = out.report.expect("a dry run's report");
+    assert_eq!(report.workflow, "copy-image");
+    let p = report.plan;
+    assert!(p.source_seen_by_target);
+    assert_eq!(p.target_kms_key_arn.as_deref(), Some(KEY_B));
+    assert_eq!(p.copy_name, plan().copy_name);
+    assert_eq!(p.tags["team"], "web");
+    assert_eq!(
+        p.revoke,
+        Some(json!({"imageId": SOURCE, "accountIds": [B], "region": "eu-west-1"}))
+    );
+    // the output keeps copy: null for StartCopy
+    let v = serde_json::to_value(CopyPreflightOutput {
+        report: None,
+        ..preflight::handle(
+            clients(&[&assume], &[&source, &own]),
+            CopyPreflightInput {
+                request: self::request(),
+                context: context(),
+            },
+        )
+        .await
+        .unwrap()
+    })
+    .unwrap();
+    assert!(v["copy"].is_null() && v.get("report").is_none());
+}
+
+/// distribute-image's dry run: the share is only planned, so the target cannot see the
+/// image. When the planned share names the target, the image is checked as its owner and
+/// the rest as the target (role, key, name); the report says what was not checked.
+#[tokio::test]
+async fn preflight_of_a_dry_run_before_the_share_checks_the_image_as_its_owner() {
+    let assume = assume_ok();
+    let missing = not_visible_to_the_target();
+    let own = own_images(vec![]);
+    let mut request = request();
+    request["dryRun"] = json!(true);
+    request["share"] = planned_share(&[B]);
+    let out = preflight::handle(
+        clients(&[&assume], &[&missing, &own]),
+        CopyPreflightInput {
+            request: request.clone(),
+            context: context(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(missing.num_calls(), 1);
+    let report = out.report.expect("a dry run's report");
+    assert!(!report.plan.source_seen_by_target);
+    assert_eq!(report.plan.source_account_id, HUB);
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("not shared with")),
+        "{:?}",
+        report.warnings
+    );
+    // the revoke would be by image and account (the share's record does not exist yet)
+    assert_eq!(
+        report.plan.revoke,
+        Some(json!({"imageId": SOURCE, "accountIds": [B], "region": "eu-west-1"}))
+    );
+    // a planned share that does not name the target: refused as a run would be
+    request["share"] = planned_share(&["555566667777"]);
+    let e = preflight::handle(
+        clients(&[&assume], &[&missing, &own]),
+        CopyPreflightInput {
+            request: request.clone(),
+            context: context(),
+        },
+    )
+    .await
+    .unwrap_err();
+    is(&e, ErrorName::ImageNotFound);
+    // and never outside a dry run
+    request["share"] = planned_share(&[B]);
+    request["dryRun"] = json!(false);
+    let e = preflight::handle(
+        clients(&[], &[]),
+        CopyPreflightInput {
+            request,
+            context: context(),
+        },
+    )
+    .await
+    .unwrap_err();
+    is(&e, ErrorName::InvalidInput);
+}

@@ -1500,3 +1500,34 @@ async fn a_payload_of_the_wrong_shape_is_invalid_input() {
         .unwrap_err();
     assert_eq!(e.name, ErrorName::InvalidInput);
 }
+
+/// A dry run's Preflight makes the same reads (a call no rule expects panics: no
+/// CreateImage, StopInstances or RunInstances) and adds the report the execution ends
+/// with; a run's output has no report.
+#[tokio::test]
+async fn preflight_of_a_dry_run_reports_the_plan() {
+    let rules = preflight_reads(
+        source_instance(InstanceStateName::Running, DeviceType::Ebs),
+        "eu-west-1b",
+        &["t3.large"],
+    );
+    let refs: Vec<&Rule> = rules.iter().collect();
+    let mut request = basic_request();
+    request["dryRun"] = json!(true);
+    request["stopSource"] = json!(true);
+    let out = preflight::handle(clients(&refs), preflight_input(request))
+        .await
+        .unwrap();
+    assert!(out.plan.dry_run);
+    let report = out.report.expect("a dry run's report");
+    assert_eq!(report.workflow, "migrate-instance");
+    assert_eq!(report.plan.instance.subnet_id, TARGET_SUBNET);
+    assert_eq!(report.plan.instance.availability_zone, "eu-west-1b");
+    assert_eq!(report.plan.instance.instance_type, "t3.large");
+    assert!(report.plan.source.stopped_before_imaging);
+    assert_eq!(report.plan.image.name, out.plan.image.name);
+    let out = preflight::handle(clients(&refs), preflight_input(basic_request()))
+        .await
+        .unwrap();
+    assert!(!out.plan.dry_run && out.report.is_none());
+}

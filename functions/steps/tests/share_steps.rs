@@ -342,6 +342,7 @@ fn cmk_plan(accounts: &[&str]) -> SharePlan {
         reencrypt: None,
         key_policy_needed: None,
         warnings: vec![],
+        dry_run: false,
     }
 }
 
@@ -847,7 +848,9 @@ async fn revoke_by_image_removes_only_ferry_grants_for_those_accounts() {
         json!({"imageId": IMAGE, "accountIds": [B]}),
     )
     .await
-    .unwrap();
+    .unwrap()
+    .revoked()
+    .expect("a run, not a dry run");
     let r = out.removed;
     assert_eq!(r.launch_permissions, [Lp::UserId(B.into())]);
     assert_eq!(
@@ -898,7 +901,9 @@ async fn revoke_by_record_is_idempotent() {
         json!({ "record": record }),
     )
     .await
-    .unwrap();
+    .unwrap()
+    .revoked()
+    .expect("a run, not a dry run");
     assert!(out.removed.is_empty());
     assert_eq!(out.warnings.len(), 1);
 
@@ -927,4 +932,160 @@ async fn revoke_refuses_bad_input_before_any_call() {
             .unwrap_err();
         assert_eq!(e.name, ErrorName::InvalidInput, "{request}: {e}");
     }
+}
+
+/// A dry run of share-image: the same reads as a run's Preflight (and nothing else: a
+/// call no rule expects panics), and the report of what Apply would add.
+#[tokio::test]
+async fn preflight_of_a_dry_run_reports_what_apply_would_add() {
+    let describe_key = mock!(aws_sdk_kms::Client::describe_key)
+        .match_requests(|r| r.key_id() == Some(CMK))
+        .then_output(|| key(CMK, KeyManagerType::Customer));
+    let ec2 = image_reads(Some(CMK), false);
+    let out = preflight::handle(
+        clients(&refs(&ec2), &[&describe_key]),
+        SharePreflightInput {
+            request: json!({"imageId": IMAGE, "accountIds": [B, C], "dryRun": true}),
+            context: context(),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(out.plan.dry_run);
+    let report = out.report.expect("a dry run's report");
+    assert!(report.dry_run);
+    assert_eq!(report.workflow, "share-image");
+    assert_eq!(report.plan.launch_permissions, [Lp::UserId(B.into())]);
+    // C already has createVolumePermission on both snapshots: B's are added
+    assert_eq!(
+        report.plan.snapshot_permissions,
+        [SNAP1, SNAP2].map(|s| SnapshotPermission {
+            snapshot_id: s.into(),
+            user_id: B.into()
+        })
+    );
+    assert_eq!(report.plan.grants.len(), 2);
+    assert_eq!(
+        report.plan.grants[0].name.as_deref(),
+        Some(share_grant_name(IMAGE, B, EXECUTION).as_str())
+    );
+    // not a dry run: no report
+    let ec2 = image_reads(Some(CMK), false);
+    let describe_key =
+        mock!(aws_sdk_kms::Client::describe_key).then_output(|| key(CMK, KeyManagerType::Customer));
+    let out = preflight::handle(
+        clients(&refs(&ec2), &[&describe_key]),
+        SharePreflightInput {
+            request: json!({"imageId": IMAGE, "accountIds": [B]}),
+            context: context(),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(out.report.is_none() && !out.plan.dry_run);
+    assert!(serde_json::to_value(&out).unwrap().get("report").is_none());
+}
+
+/// revoke-share's dry run by image: only the reads (no Modify*, no RevokeGrant rule: a
+/// call would panic), and what would be removed: B's launch permission, its
+/// createVolumePermission and the ferry grant for B.
+#[tokio::test]
+async fn revoke_dry_run_by_image_reads_and_reports_what_it_would_remove() {
+    let ec2: Vec<Rule> = revoke_reads().into_iter().take(5).collect();
+    let b_grant = share_grant_name(IMAGE, B, EXECUTION);
+    let list = mock!(aws_sdk_kms::Client::list_grants)
+        .match_requests(|r| r.key_id() == Some(CMK))
+        .then_output(move || {
+            ListGrantsOutput::builder()
+                .grants(grant_entry(
+                    &b_grant,
+                    "arn:aws:iam::222222222222:root",
+                    "g-b",
+                ))
+                .truncated(false)
+                .build()
+        });
+    let out = revoke_share::handle(
+        clients(&refs(&ec2), &[&list]),
+        json!({"imageId": IMAGE, "accountIds": [B], "dryRun": true}),
+    )
+    .await
+    .unwrap();
+    let report = out.planned().expect("a dry run's report");
+    assert!(report.dry_run);
+    assert_eq!(report.workflow, "revoke-share");
+    let r = report.plan;
+    assert_eq!(r.launch_permissions, [Lp::UserId(B.into())]);
+    assert_eq!(
+        r.snapshot_permissions,
+        [SnapshotPermission {
+            snapshot_id: SNAP1.into(),
+            user_id: B.into()
+        }]
+    );
+    assert_eq!(r.grants.len(), 1);
+    assert_eq!(r.grants[0].grant_id, "g-b");
+    assert_eq!(list.num_calls(), 1);
+}
+
+/// revoke-share's dry run of a record: a grant still there is listed, one already gone is
+/// not (ListGrants instead of RevokeGrant).
+#[tokio::test]
+async fn revoke_dry_run_by_record_lists_only_what_is_still_there() {
+    let grant = |id: &str| GrantRecord {
+        key_arn: CMK.into(),
+        grant_id: id.into(),
+        grantee_account_id: B.into(),
+        name: share_grant_name(IMAGE, B, EXECUTION),
+    };
+    let record = ShareRecord {
+        image_id: IMAGE.into(),
+        region: "eu-west-1".into(),
+        owner_account_id: OWNER.into(),
+        source_image_id: None,
+        launch_permissions: vec![Lp::UserId(B.into())],
+        snapshot_permissions: vec![SnapshotPermission {
+            snapshot_id: SNAP2.into(),
+            user_id: B.into(),
+        }],
+        grants: vec![grant("g-b"), grant("g-gone")],
+        key_policy_needed: None,
+    };
+    let ec2: Vec<Rule> = revoke_reads().into_iter().take(5).collect();
+    let b_grant = share_grant_name(IMAGE, B, EXECUTION);
+    let list = mock!(aws_sdk_kms::Client::list_grants).then_output(move || {
+        ListGrantsOutput::builder()
+            .grants(grant_entry(
+                &b_grant,
+                "arn:aws:iam::222222222222:root",
+                "g-b",
+            ))
+            .truncated(false)
+            .build()
+    });
+    let report = revoke_share::handle(
+        clients(&refs(&ec2), &[&list]),
+        json!({"record": record, "dryRun": true}),
+    )
+    .await
+    .unwrap()
+    .planned()
+    .expect("a dry run's report");
+    // B's launch permission is there; SNAP2 has no createVolumePermission for B.
+    assert_eq!(report.plan.launch_permissions, [Lp::UserId(B.into())]);
+    assert!(report.plan.snapshot_permissions.is_empty());
+    assert_eq!(report.plan.grants, [grant("g-b")]);
+    // and as JSON, the documented shape
+    let v = serde_json::to_value(
+        revoke_share::handle(
+            clients(&refs(&ec2), &[&list]),
+            json!({"record": record, "dryRun": true}),
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(v["dryRun"], true);
+    assert_eq!(v["workflow"], "revoke-share");
+    assert!(v["plan"]["grants"].is_array() && v["warnings"].is_array());
 }

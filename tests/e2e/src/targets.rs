@@ -23,36 +23,9 @@ pub async fn target_account(
     external_id: &str,
     source_key_arn: Option<&str>,
 ) -> Target {
-    let config = world.as_account(account).await;
-    let key_arn = create_key(&config, &format!("ferry copies in {account} (CMK-B)"), None).await;
-    let mut parameters = serde_json::json!({
-        "HubAccountId": world.hub_account_id,
-        "ExternalId": external_id,
-        "TargetKmsKeyArn": key_arn,
-    });
-    if let Some(source) = source_key_arn {
-        parameters["SourceKmsKeyArn"] = serde_json::json!(source);
-    }
-    let deployed = world.control(
-        "POST",
-        "/ferry-world/stacks",
-        Some(&serde_json::json!({
-            "template": "target-account.yaml",
-            "account": account,
-            "parameters": parameters,
-        })),
-    );
-    let role_arn = deployed["outputs"]["RoleArn"]
-        .as_str()
-        .expect("target-account.yaml outputs RoleArn")
-        .to_string();
-    Target {
-        account_id: account.to_string(),
-        role_arn,
-        external_id: external_id.to_string(),
-        key_arn,
-        config,
-    }
+    target_account_in_regions(world, account, external_id, source_key_arn, &[])
+        .await
+        .0
 }
 
 /// A key of a target account in one more region than the hub's.
@@ -104,12 +77,14 @@ pub async fn target_account_in_regions(
         "HubAccountId": world.hub_account_id,
         "ExternalId": external_id,
         "TargetKmsKeyArn": key_arn,
-        "AdditionalTargetKmsKeyArns": others
+    });
+    if !others.is_empty() {
+        parameters["AdditionalTargetKmsKeyArns"] = serde_json::json!(others
             .iter()
             .map(|k| k.key_arn.as_str())
             .collect::<Vec<_>>()
-            .join(","),
-    });
+            .join(","));
+    }
     if let Some(source) = source_key_arn {
         parameters["SourceKmsKeyArn"] = serde_json::json!(source);
     }

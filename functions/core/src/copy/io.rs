@@ -1,5 +1,6 @@
 //! What each copy-image step takes and returns: the JSON the state machine passes.
 
+use super::dry_run::CopyDryRunReport;
 use super::plan::CopyPlan;
 use crate::io::CaughtError;
 use crate::names::ExecutionContext;
@@ -22,6 +23,17 @@ pub struct CopyPlanInput {
     /// `Ferry.CopyKeyNotUsable`), to remove and make again; `null` for the first copy.
     #[serde(default)]
     pub copy: Option<CopyRef>,
+}
+
+/// Preflight's output: the plan, `copy: null` (StartCopy's first copy), and in a dry run
+/// the report the execution ends with (state `Planned`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CopyPreflightOutput {
+    pub plan: CopyPlan,
+    pub copy: Option<CopyRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<CopyDryRunReport>,
 }
 
 /// The copy in the target account, as copy-image, wait-copy and the output report it.

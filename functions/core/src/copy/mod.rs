@@ -8,12 +8,14 @@
 //! - [`refusals`]: what the target must see of the source (rules 3, 7, 15).
 //! - [`plan`]: the plan (copy name, token, session name, tags, the revoke payload).
 //! - [`io`]: what each step takes and returns (and the rollback's report).
+//! - [`dry_run`]: what a dry run reports (the copy, its key and tags, the revoke).
 
 pub const WORKFLOW_COPY_IMAGE: &str = "copy-image";
 
 /// Purpose string of the CopyImage ClientToken (`names::client_token`).
 pub const COPY_TOKEN_PURPOSE: &str = "copy-image";
 
+pub mod dry_run;
 pub mod io;
 pub mod plan;
 pub mod refusals;

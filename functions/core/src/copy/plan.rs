@@ -4,7 +4,7 @@ use super::request::CopyRequest;
 use super::{COPY_TOKEN_PURPOSE, WORKFLOW_COPY_IMAGE};
 use crate::errors::FerryError;
 use crate::names::{self, ExecutionContext};
-use crate::share::record::parse_share_record;
+use crate::share::dry_run::{parse_given_share, GivenShare};
 use crate::tags::{
     TAG_EXECUTION, TAG_SOURCE_ACCOUNT, TAG_SOURCE_IMAGE, TAG_SOURCE_REGION, TAG_WORKFLOW,
 };
@@ -89,15 +89,17 @@ pub fn add_source_tags(
 }
 
 /// What RevokeShareFunction is invoked with: what the share granted to the target only
-/// (`ShareRecord::for_account`) when copy-image was given the record, else the image and
-/// the target account (revoke-share then removes what ferry granted that account).
+/// (`ShareRecord::for_account`) when copy-image was given the record, else (no share
+/// given, or one only planned by a dry run) the image and the target account
+/// (revoke-share then removes what ferry granted that account).
 pub fn revoke_payload(request: &CopyRequest) -> Result<Value, FerryError> {
-    match &request.share {
-        Some(value) => {
-            let record = parse_share_record(value)?.for_account(&request.target_account_id);
+    let given = request.share.as_ref().map(parse_given_share).transpose()?;
+    match given {
+        Some(GivenShare::Made(record)) => {
+            let record = record.for_account(&request.target_account_id);
             Ok(serde_json::json!({ "record": record }))
         }
-        None => Ok(serde_json::json!({
+        Some(GivenShare::Planned(_)) | None => Ok(serde_json::json!({
             "imageId": request.source_image_id,
             "accountIds": [request.target_account_id],
             "region": request.source_region,
@@ -130,6 +132,9 @@ pub struct CopyPlan {
     pub revoke_after_copy: bool,
     /// RevokeShareFunction's input (the Revoke state passes it through).
     pub revoke: Value,
+    /// `dryRun` of the request: the state machine ends after Preflight with the plan.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 /// How many times copy-image makes its copy when EC2 cannot use a KMS key for it (rule 23:
@@ -182,6 +187,7 @@ pub fn plan(
         warnings: Vec::new(),
         revoke_after_copy: request.revoke_after_copy,
         revoke: revoke_payload(&request)?,
+        dry_run: request.dry_run,
         source_account_id: source_account_id.to_string(),
         execution,
         request,

@@ -6,7 +6,7 @@ use crate::rules::ids::{
     check_role_arn_in_account,
 };
 use crate::rules::kms::check_target_kms_key;
-use crate::share::record::parse_share_record;
+use crate::share::dry_run::{parse_given_share, GivenShare};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -29,6 +29,8 @@ struct RawCopyRequest {
     revoke_after_copy: Option<bool>,
     #[serde(default)]
     share: Option<Value>,
+    #[serde(default)]
+    dry_run: Option<bool>,
 }
 
 /// A validated copy-image request with every default applied.
@@ -48,8 +50,12 @@ pub struct CopyRequest {
     pub name: Option<String>,
     pub copy_tags: bool,
     pub revoke_after_copy: bool,
-    /// The share-image output record the revoke is taken from, if any.
+    /// The share-image output record the revoke is taken from, if any; in a dry run also
+    /// share-image's dry-run output (a share only planned: distribute-image's dry run).
     pub share: Option<Value>,
+    /// Preflight only: end with the plan ([`crate::dry_run`]), change nothing.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 impl CopyRequest {
@@ -78,6 +84,7 @@ impl CopyRequest {
             copy_tags: raw.copy_tags.unwrap_or(true),
             revoke_after_copy: raw.revoke_after_copy.unwrap_or(true),
             share: raw.share,
+            dry_run: raw.dry_run.unwrap_or(false),
         };
         request.validate()?;
         Ok(request)
@@ -103,11 +110,17 @@ impl CopyRequest {
             check_image_name("name", name)?;
         }
         if let Some(share) = &self.share {
-            let record = parse_share_record(share)?;
-            if record.image_id != self.source_image_id || record.region != self.source_region {
+            let given = parse_given_share(share)?;
+            if matches!(given, GivenShare::Planned(_)) && !self.dry_run {
+                return Err(FerryError::invalid_input(
+                    "share: a share-image dry run's output shares nothing: only a dry run (dryRun: true) takes it",
+                ));
+            }
+            let (image, region) = given.image_and_region();
+            if image != self.source_image_id || region != self.source_region {
                 return Err(FerryError::invalid_input(format!(
-                    "share: the record is for {} in {}, not {} in {}",
-                    record.image_id, record.region, self.source_image_id, self.source_region
+                    "share: the record is for {image} in {region}, not {} in {}",
+                    self.source_image_id, self.source_region
                 )));
             }
         }
@@ -135,6 +148,7 @@ mod tests {
         assert_eq!(r.target_region, "us-east-1");
         assert_eq!(r.name, None);
         assert_eq!(r.share, None);
+        assert!(!r.dry_run);
         let r = CopyRequest::parse(&with("name", Value::Null)).unwrap();
         assert_eq!(r.name, None);
         let mut v = minimal();
@@ -258,5 +272,51 @@ mod tests {
         other["region"] = json!("eu-west-1");
         refused(with("share", other));
         refused(with("share", json!({"imageId": "ami-0123456789abcdef0"})));
+    }
+
+    #[test]
+    fn dry_run_is_a_strict_bool() {
+        assert!(
+            CopyRequest::parse(&with("dryRun", json!(true)))
+                .unwrap()
+                .dry_run
+        );
+        assert!(
+            !CopyRequest::parse(&with("dryRun", json!(null)))
+                .unwrap()
+                .dry_run
+        );
+        refused(with("dryRun", json!("true")));
+        refused(with("dryRun", json!(0)));
+        let mut v = with("dryRun", json!(true));
+        v["dry-run"] = json!(true);
+        refused(v);
+        let mut v = with("dryRun", json!(true));
+        v["targetAccountId"] = json!("2222");
+        refused(v);
+    }
+
+    /// distribute-image's dry run gives each copy share-image's dry-run output: only a dry
+    /// run takes it, and it must be of the same image.
+    #[test]
+    fn a_planned_share_is_taken_only_by_a_dry_run() {
+        let planned = json!({"dryRun": true, "workflow": "share-image", "warnings": [],
+            "plan": {"imageId": "ami-0123456789abcdef0", "region": "us-east-1",
+                     "ownerAccountId": "111122223333",
+                     "targets": {"accountIds": [B], "organizationArns": [],
+                                 "organizationalUnitArns": [], "public": false},
+                     "reencrypt": null, "launchPermissions": [{"userId": B}],
+                     "snapshotPermissions": [], "grants": [], "grantOperations": [],
+                     "keyPolicyNeeded": null}});
+        let mut v = with("share", planned.clone());
+        v["dryRun"] = json!(true);
+        CopyRequest::parse(&v).unwrap();
+        let e = refused(with("share", planned.clone()));
+        assert!(e.message.contains("dry run"), "{e}");
+        let mut other = planned;
+        other["plan"]["imageId"] = json!("ami-0fedcba9876543210");
+        let mut v = with("share", other);
+        v["dryRun"] = json!(true);
+        refused(v);
     }
 }

@@ -9,6 +9,8 @@
 //! - [`plan`]: the request parsed into the plan (the share, one copy request per target).
 //! - [`io`]: what each step takes and returns.
 //! - [`target_failed`]: a failed target's report line.
+//! - [`dry_run`]: what a dry run reports (the share's dry run, one planned copy per
+//!   target), and what it checks.
 
 pub const WORKFLOW_DISTRIBUTE_IMAGE: &str = "distribute-image";
 
@@ -36,6 +38,7 @@ pub const PAYLOAD_KEYS: usize = 2;
 /// Step Functions execution names: 1-80 characters.
 pub const MAX_EXECUTION_NAME: usize = 80;
 
+pub mod dry_run;
 pub mod io;
 pub mod plan;
 pub mod target_failed;

@@ -30,6 +30,8 @@ struct RawDistribute {
     targets: Vec<RawTarget>,
     #[serde(default)]
     fail_fast: Option<bool>,
+    #[serde(default)]
+    dry_run: Option<bool>,
 }
 
 /// One target, ready for the Map: its nested execution's name and copy-image request
@@ -58,6 +60,13 @@ pub struct DistributePlan {
     /// others); it stays, and the output says so (revoke it with revoke-share).
     #[serde(default)]
     pub kept_shared: Vec<String>,
+    /// `dryRun` of the request: `DryRun?` sends the execution to the nested dry runs
+    /// (share-image with `share.dryRun` set, copy-image per target) and ends at `Planned`.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// A dry run's warnings: what it checks and does not (see [`super::dry_run`]).
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// The region of an execution ARN (`arn:aws:states:<region>:<account>:execution:...`).
@@ -186,6 +195,15 @@ impl DistributePlan {
             a
         };
         let mut share = share.clone();
+        if share.contains_key("dryRun") {
+            return Err(FerryError::invalid_input(
+                "share.dryRun: set dryRun on the distribute-image request itself (it dry-runs the share and every copy)",
+            ));
+        }
+        let dry_run = raw.dry_run.unwrap_or(false);
+        if dry_run {
+            share.insert("dryRun".into(), json!(true));
+        }
         match share.get("accountIds") {
             None | Some(Value::Null) => {
                 share.insert("accountIds".into(), json!(accounts));
@@ -207,14 +225,22 @@ impl DistributePlan {
                 ))
             }
         }
+        let fail_fast = raw.fail_fast.unwrap_or(false);
+        let warnings = if dry_run {
+            super::dry_run::warnings(fail_fast, &kept_shared)
+        } else {
+            Vec::new()
+        };
         Ok(DistributePlan {
             image_id,
             share_execution_name: child_execution_name(execution, "share"),
             hub_region,
             share: Value::Object(share),
-            fail_fast: raw.fail_fast.unwrap_or(false),
+            fail_fast,
             targets,
             kept_shared,
+            dry_run,
+            warnings,
         })
     }
 }
@@ -427,5 +453,220 @@ mod tests {
         // The old bound did not fit: the execution would have died in Preflight.
         assert!(largest_state(500) > SFN_PAYLOAD_LIMIT);
         eprintln!("largest state at {MAX_TARGETS} targets: {at_max} bytes");
+    }
+
+    /// The largest states of a dry run at `targets`, built as the state machine builds
+    /// them (statemachines/distribute-image.asl.json, the dry-run path): (1) after
+    /// `PlanCopies`: the plan, `shared` (the share-image dry run's output for every target
+    /// account, built by ferry-core from an image of 8 snapshots under 2 keys) and
+    /// `plannedCopies` (one entry per target, the copy's real warnings, a tenth of them
+    /// refused with a long cause); (2) the output of `Planned`; (3) the state of a refused
+    /// iteration once its Catch put the error there: the iteration's input (target and
+    /// the share's output) and the Cause, the child's DescribeExecution with its input.
+    fn largest_dry_run_states(targets: usize) -> (usize, usize, usize) {
+        use crate::distribute::dry_run::{
+            DistributeDryRun, DistributeDryRunReport, PlannedCopy, STATUS_PLANNED, STATUS_REFUSED,
+        };
+        use crate::distribute::{PAYLOAD_KEYS, PAYLOAD_SNAPSHOTS};
+        use crate::share::facts::*;
+        use crate::share::request::ShareRequest;
+        let accounts: Vec<String> = (0..targets)
+            .map(|i| format!("{:012}", 200_000_000_000u64 + i as u64))
+            .collect();
+        let raw: Vec<Value> = accounts
+            .iter()
+            .map(|a| {
+                json!({"accountId": a,
+                       "roleArn": format!("arn:aws:iam::{a}:role/ferry/ferry-target"),
+                       "externalId": "ferry-ext-0123456789abcdef0123456789abcdef",
+                       "kmsKeyId": format!("arn:aws:kms:eu-central-1:{a}:key/1234abcd-12ab-34cd-56ef-1234567890ab"),
+                       "region": "eu-central-1",
+                       "name": "golden-web-2026-12-01-nightly"})
+            })
+            .collect();
+        let mut request = request(raw);
+        request["dryRun"] = json!(true);
+        let execution = ctx("nightly-golden-web-2026-12-01");
+        let plan = DistributePlan::parse_at_most(&request, &execution, targets).unwrap();
+        // The nested share-image dry run, as its Preflight builds it.
+        let image = "ami-0123456789abcdef0";
+        let key = |k: usize| {
+            format!("arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-12345678900{k}")
+        };
+        let facts = ShareFacts {
+            region: "us-east-1".into(),
+            account_id: "111122223333".into(),
+            image: ImageFacts {
+                image_id: image.into(),
+                name: "golden-web".into(),
+                owner_id: "111122223333".into(),
+                state: "available".into(),
+                snapshots: (0..PAYLOAD_SNAPSHOTS)
+                    .map(|s| SnapshotFacts {
+                        snapshot_id: format!("snap-0123456789abcde{s:02}"),
+                        encrypted: true,
+                        kms_key_id: Some(key(s % PAYLOAD_KEYS)),
+                        create_volume_user_ids: vec![],
+                    })
+                    .collect(),
+                ..Default::default()
+            },
+            keys: (0..PAYLOAD_KEYS)
+                .map(|k| KeyFacts {
+                    key_id: key(k),
+                    key_arn: key(k),
+                    key_manager: KeyManager::Customer,
+                    key_state: Some("Enabled".into()),
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let share_context = crate::names::ExecutionContext {
+            execution_arn: format!(
+                "arn:aws:states:us-east-1:111122223333:execution:ferry-share-image:{}",
+                plan.share_execution_name
+            ),
+            execution_name: plan.share_execution_name.clone(),
+            ..Default::default()
+        };
+        let share_plan = crate::share::plan::build_share_plan(
+            &share_context,
+            &ShareRequest::parse(&plan.share).unwrap(),
+            &facts,
+        )
+        .unwrap();
+        let share = crate::share::dry_run::dry_run_report(&share_plan);
+        assert_eq!(share.plan.grants.len(), targets * PAYLOAD_KEYS);
+        assert_eq!(
+            share.plan.snapshot_permissions.len(),
+            targets * PAYLOAD_SNAPSHOTS
+        );
+        // One copy-image dry run per target, with the warnings its Preflight gives.
+        let copies: Vec<PlannedCopy> = plan
+            .targets
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let mut copy = t.copy.clone();
+                copy["dryRun"] = json!(true);
+                if i == 0 {
+                    // What the Map gives each copy is one copy-image takes; the plan is
+                    // the same without it (a planned share revokes by image and account).
+                    let mut given = copy.clone();
+                    given["share"] = serde_json::to_value(&share).unwrap();
+                    crate::copy::request::CopyRequest::parse(&given).unwrap();
+                }
+                let copy_request = crate::copy::request::CopyRequest::parse(&copy).unwrap();
+                let copy_context = crate::names::ExecutionContext {
+                    execution_arn: format!(
+                        "arn:aws:states:us-east-1:111122223333:execution:ferry-copy-image:{}",
+                        t.execution_name
+                    ),
+                    execution_name: t.execution_name.clone(),
+                    ..Default::default()
+                };
+                let mut copy_plan =
+                    crate::copy::plan::plan(copy_request, copy_context, "111122223333").unwrap();
+                copy_plan.warnings = crate::copy::dry_run::planned_share_warnings(
+                    &copy_plan,
+                    &share.plan,
+                );
+                let report = crate::copy::dry_run::dry_run_report(
+                    &copy_plan,
+                    t.copy["targetKmsKeyId"].as_str(),
+                    false,
+                );
+                if i % 10 == 9 {
+                    PlannedCopy {
+                        account_id: t.account_id.clone(),
+                        region: t.region.clone(),
+                        execution_name: t.execution_name.clone(),
+                        status: STATUS_REFUSED.into(),
+                        copy_name: None,
+                        target_kms_key_arn: None,
+                        revoke_after_copy: None,
+                        warnings: vec![],
+                        error: Some("Ferry.TargetAccessDenied".into()),
+                        cause: Some(format!("AssumeRole {}: AccessDenied: User: arn:aws:sts::111122223333:assumed-role/ferry-CopyPreflightFunctionRole-ABCDEFGHIJKL/ferry-CopyPreflightFunction-abcdefghijkl is not authorized to perform: sts:AssumeRole on resource: {}", t.copy["targetRoleArn"], t.copy["targetRoleArn"])),
+                    }
+                } else {
+                    PlannedCopy {
+                        account_id: t.account_id.clone(),
+                        region: t.region.clone(),
+                        execution_name: t.execution_name.clone(),
+                        status: STATUS_PLANNED.into(),
+                        copy_name: Some(report.plan.copy_name.clone()),
+                        target_kms_key_arn: report.plan.target_kms_key_arn.clone(),
+                        revoke_after_copy: Some(report.plan.revoke_after_copy),
+                        warnings: report.warnings.clone(),
+                        error: None,
+                        cause: None,
+                    }
+                }
+            })
+            .collect();
+        let share_execution_arn = format!(
+            "arn:aws:states:us-east-1:111122223333:execution:ferry-share-image:{}",
+            plan.share_execution_name
+        );
+        let mut state = serde_json::to_value(&plan).unwrap();
+        state["shared"] = json!({"executionArn": share_execution_arn, "result": share});
+        state["plannedCopies"] = json!(copies);
+        let after_map = serde_json::to_string(&state).unwrap().len();
+        let report = DistributeDryRunReport::new(
+            super::super::WORKFLOW_DISTRIBUTE_IMAGE,
+            DistributeDryRun {
+                image_id: plan.image_id.clone(),
+                share_execution_arn,
+                share: share.clone(),
+                copies,
+                kept_shared: plan.kept_shared.clone(),
+            },
+            plan.warnings.clone(),
+        );
+        let output = serde_json::to_string(&report).unwrap().len();
+        // A refused iteration: its input, and the Cause of States.TaskFailed (the child's
+        // DescribeExecution, whose input holds the share's output), as a JSON string.
+        let t = &plan.targets[targets - 1];
+        let mut child_input = t.copy.clone();
+        child_input["dryRun"] = json!(true);
+        child_input["share"] = serde_json::to_value(&share).unwrap();
+        let cause = json!({
+            "ExecutionArn": format!("arn:aws:states:us-east-1:111122223333:execution:ferry-copy-image:{}", t.execution_name),
+            "StateMachineArn": "arn:aws:states:us-east-1:111122223333:stateMachine:ferry-copy-image",
+            "Name": t.execution_name, "Status": "FAILED",
+            "StartDate": 1.7e9, "StopDate": 1.7e9,
+            "Input": child_input.to_string(),
+            "InputDetails": {"Included": true},
+            "Error": "Ferry.TargetAccessDenied",
+            "Cause": "AssumeRole: AccessDenied: not authorized to perform sts:AssumeRole",
+        });
+        let iteration = json!({
+            "target": t, "share": share,
+            "error": {"Error": "States.TaskFailed", "Cause": cause.to_string()},
+        });
+        let refused = serde_json::to_string(&iteration).unwrap().len();
+        (after_map, output, refused)
+    }
+
+    #[test]
+    fn the_largest_dry_run_states_at_max_targets_fit_the_step_functions_payload_limit() {
+        use crate::distribute::SFN_PAYLOAD_LIMIT;
+        let (after_map, output, refused) = largest_dry_run_states(MAX_TARGETS);
+        eprintln!(
+            "dry run at {MAX_TARGETS} targets: after PlanCopies {after_map} bytes, output {output} bytes, a refused iteration {refused} bytes"
+        );
+        for (what, size) in [
+            ("the state after PlanCopies", after_map),
+            ("the output", output),
+            ("a refused iteration", refused),
+        ] {
+            assert!(
+                size <= SFN_PAYLOAD_LIMIT,
+                "{MAX_TARGETS} targets: {what} is {size} bytes"
+            );
+        }
+        // The measure can fail: twice the targets do not fit.
+        assert!(largest_dry_run_states(2 * MAX_TARGETS).0 > SFN_PAYLOAD_LIMIT);
     }
 }

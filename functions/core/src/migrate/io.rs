@@ -1,5 +1,6 @@
 //! What each migrate-instance step takes and returns: the JSON the state machine passes.
 
+use super::dry_run::MigrationDryRunReport;
 use super::plan::MigrationPlan;
 use super::request::SourceAction;
 use crate::io::{CaughtError, ImageRef};
@@ -18,6 +19,9 @@ pub struct PreflightInput {
 #[serde(rename_all = "camelCase")]
 pub struct PreflightOutput {
     pub plan: MigrationPlan,
+    /// Only in a dry run: the execution's output (state `Planned`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<MigrationDryRunReport>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

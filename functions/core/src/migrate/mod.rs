@@ -10,10 +10,12 @@
 //! - [`plan`]: the plan preflight decides once (image, launch spec, tags).
 //! - [`io`]: what each step takes and returns.
 //! - [`rollback`]: what to undo after a failure, from what is observed.
+//! - [`dry_run`]: what a dry run reports (the image, the instance, the source's fate).
 
 /// The `ferry:workflow` tag value of everything this workflow creates.
 pub const WORKFLOW_MIGRATE_INSTANCE: &str = "migrate-instance";
 
+pub mod dry_run;
 pub mod io;
 pub mod plan;
 pub mod refusals;

@@ -28,6 +28,10 @@ pub struct MigrationPlan {
     pub ferry_tags: BTreeMap<String, String>,
     /// What the operator should know: what changes and what cannot be guaranteed.
     pub warnings: Vec<String>,
+    /// `dryRun` of the request: the state machine ends after Preflight with the plan
+    /// (`DryRun?` reads this flag).
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 /// What later steps need to know about the source as it was at preflight.
@@ -297,6 +301,7 @@ pub fn build_plan(
         stops_source,
         ferry_tags,
         warnings,
+        dry_run: request.dry_run,
     })
 }
 

@@ -39,6 +39,8 @@ struct RawMigrateRequest {
     move_elastic_ip: Option<bool>,
     #[serde(default)]
     tags: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    dry_run: Option<bool>,
 }
 
 /// A validated request with every default applied.
@@ -57,6 +59,9 @@ pub struct MigrateRequest {
     pub keep_image: bool,
     pub move_elastic_ip: bool,
     pub tags: BTreeMap<String, String>,
+    /// Preflight only: end with the plan ([`crate::dry_run`]), change nothing.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 impl MigrateRequest {
@@ -81,6 +86,7 @@ impl MigrateRequest {
             keep_image: raw.keep_image.unwrap_or(false),
             move_elastic_ip: raw.move_elastic_ip.unwrap_or(true),
             tags: raw.tags.unwrap_or_default(),
+            dry_run: raw.dry_run.unwrap_or(false),
         };
         request.validate()?;
         Ok(request)
@@ -128,6 +134,31 @@ mod tests {
         assert!(r.move_elastic_ip);
         assert_eq!(r.source_action, SourceAction::Keep);
         assert!(r.tags.is_empty());
+        assert!(!r.dry_run);
+    }
+
+    #[test]
+    fn dry_run_is_a_strict_bool_and_unknown_fields_stay_refused() {
+        let mut v = minimal();
+        v["dryRun"] = json!(true);
+        assert!(MigrateRequest::parse(&v).unwrap().dry_run);
+        v["dryRun"] = json!(null);
+        assert!(!MigrateRequest::parse(&v).unwrap().dry_run);
+        v["dryRun"] = json!(false);
+        assert!(!MigrateRequest::parse(&v).unwrap().dry_run);
+        for bad in [json!("true"), json!(1), json!({}), json!([true])] {
+            let mut v = minimal();
+            v["dryRun"] = bad;
+            refused(v);
+        }
+        let mut v = minimal();
+        v["dryRun"] = json!(true);
+        v["dry_run"] = json!(true);
+        assert!(refused(v).message.contains("dry_run"));
+        let mut v = minimal();
+        v["dryRun"] = json!(true);
+        v["sourceInstanceId"] = json!("i-xyz");
+        refused(v);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! What each share-image step takes and returns: the JSON the state machine passes.
 
+use super::dry_run::ShareDryRunReport;
 use super::plan::SharePlan;
 use super::record::ShareRecord;
 use crate::io::{CaughtError, ImageRef};
@@ -17,6 +18,16 @@ pub struct SharePreflightInput {
 #[serde(rename_all = "camelCase")]
 pub struct SharePlanInput {
     pub plan: SharePlan,
+}
+
+/// share-image's Preflight output: the plan, and in a dry run the report the execution
+/// ends with (state `Planned`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SharePreflightOutput {
+    pub plan: SharePlan,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<ShareDryRunReport>,
 }
 
 /// The image the apply step shares: the copy when there is one.

@@ -13,9 +13,11 @@
 //! - [`record`]: [`record::ShareRecord`], exactly what a share granted.
 //! - [`io`]: what each step takes and returns.
 //! - [`revoke`]: revoke-share's request and result.
+//! - [`dry_run`]: what a dry run of share-image or revoke-share reports.
 
 pub const WORKFLOW_SHARE_IMAGE: &str = "share-image";
 
+pub mod dry_run;
 pub mod facts;
 pub mod grants;
 pub mod io;

@@ -56,6 +56,9 @@ pub struct SharePlan {
     pub key_policy_needed: Option<KeyPolicyNeeded>,
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// `dryRun` of the request: the state machine ends after Preflight with the plan.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 /// Applies every rule to what preflight read and builds the plan.
@@ -170,6 +173,7 @@ pub fn build_share_plan(
         reencrypt,
         key_policy_needed,
         warnings,
+        dry_run: request.dry_run,
     })
 }
 

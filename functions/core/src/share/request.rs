@@ -37,6 +37,8 @@ struct RawShareRequest {
     kms_access: Option<KmsAccess>,
     #[serde(default)]
     reencrypt_with: Option<String>,
+    #[serde(default)]
+    dry_run: Option<bool>,
 }
 
 /// Who an image is shared with.
@@ -113,6 +115,9 @@ pub struct ShareRequest {
     pub share_snapshots: bool,
     pub kms_access: KmsAccess,
     pub reencrypt_with: Option<String>,
+    /// Preflight only: end with the plan ([`crate::dry_run`]), change nothing.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 impl ShareRequest {
@@ -147,6 +152,7 @@ impl ShareRequest {
             share_snapshots: raw.share_snapshots.unwrap_or(true),
             kms_access: raw.kms_access.unwrap_or_default(),
             reencrypt_with: raw.reencrypt_with,
+            dry_run: raw.dry_run.unwrap_or(false),
         })
     }
 }
@@ -186,6 +192,7 @@ mod tests {
         assert!(r.share_snapshots && !r.targets.public);
         assert_eq!(r.kms_access, KmsAccess::Grant);
         assert_eq!(r.reencrypt_with, None);
+        assert!(!r.dry_run);
         let r = ShareRequest::parse(
             &json!({"imageId": IMAGE, "public": true, "shareSnapshots": false,
             "kmsAccess": "none", "organizationArns": [ORG], "organizationalUnitArns": [OU],
@@ -211,5 +218,20 @@ mod tests {
         refused(json!({"imageId": IMAGE, "accountIds": [B], "reencryptWith": "alias/aws/ebs"}));
         refused(json!({"imageId": IMAGE, "accountIds": [B], "reencryptWith": "not a key"}));
         refused(json!([IMAGE]));
+    }
+
+    #[test]
+    fn dry_run_is_a_strict_bool() {
+        let r = ShareRequest::parse(&json!({"imageId": IMAGE, "accountIds": [B], "dryRun": true}))
+            .unwrap();
+        assert!(r.dry_run);
+        let r = ShareRequest::parse(&json!({"imageId": IMAGE, "accountIds": [B], "dryRun": null}))
+            .unwrap();
+        assert!(!r.dry_run);
+        refused(json!({"imageId": IMAGE, "accountIds": [B], "dryRun": "true"}));
+        refused(json!({"imageId": IMAGE, "accountIds": [B], "dryRun": 1}));
+        refused(json!({"imageId": IMAGE, "accountIds": [B], "dryRun": true, "dryrun": true}));
+        // a dry run is no excuse for a request that is not one
+        refused(json!({"imageId": IMAGE, "dryRun": true}));
     }
 }

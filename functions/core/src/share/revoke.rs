@@ -21,12 +21,16 @@ struct RawRevokeByImage {
     /// Where the image is (default: where revoke-share runs).
     #[serde(default)]
     region: Option<String>,
+    #[serde(default)]
+    dry_run: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawRevokeByRecord {
     record: ShareRecord,
+    #[serde(default)]
+    dry_run: Option<bool>,
 }
 
 /// What to revoke: exactly a [`ShareRecord`], or everything ferry-made for some targets
@@ -43,10 +47,38 @@ pub enum RevokeRequest {
     },
 }
 
+/// A revoke-share request and its `dryRun` flag (default false): a dry run reads what
+/// is present and reports what it would remove ([`super::dry_run::RevokeDryRunReport`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RevokeInput {
+    pub request: RevokeRequest,
+    pub dry_run: bool,
+}
+
+impl RevokeInput {
+    /// [`RevokeRequest::parse`], with `"dryRun"` (a bool or null) allowed in either form.
+    pub fn parse(value: &serde_json::Value) -> Result<RevokeInput, FerryError> {
+        let dry_run = match value.get("dryRun") {
+            None | Some(serde_json::Value::Null) => false,
+            Some(serde_json::Value::Bool(b)) => *b,
+            Some(other) => {
+                return Err(FerryError::invalid_input(format!(
+                    "dryRun: must be true or false, not {other}"
+                )))
+            }
+        };
+        Ok(RevokeInput {
+            request: RevokeRequest::parse(value)?,
+            dry_run,
+        })
+    }
+}
+
 impl RevokeRequest {
     /// `{"record": <ShareRecord>}` (revoked in the record's region) or `{"imageId",
-    /// "accountIds", "organizationArns"?, "organizationalUnitArns"?, "region"?}`; anything
-    /// else is `Ferry.InvalidInput`.
+    /// "accountIds", "organizationArns"?, "organizationalUnitArns"?, "region"?}`, each
+    /// with an optional `"dryRun"` ([`RevokeInput`] reads it); anything else is
+    /// `Ferry.InvalidInput`.
     pub fn parse(value: &serde_json::Value) -> Result<RevokeRequest, FerryError> {
         let Some(object) = value.as_object() else {
             return Err(FerryError::invalid_input(
@@ -123,6 +155,31 @@ pub struct RevokeResult {
     pub warnings: Vec<String>,
 }
 
+/// What revoke-share's function returns: a run's result, or a dry run's report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RevokeOutput {
+    Planned(super::dry_run::RevokeDryRunReport),
+    Revoked(RevokeResult),
+}
+
+impl RevokeOutput {
+    /// The result of a run (`None` for a dry run).
+    pub fn revoked(self) -> Option<RevokeResult> {
+        match self {
+            RevokeOutput::Revoked(r) => Some(r),
+            RevokeOutput::Planned(_) => None,
+        }
+    }
+    /// The report of a dry run (`None` for a run).
+    pub fn planned(self) -> Option<super::dry_run::RevokeDryRunReport> {
+        match self {
+            RevokeOutput::Planned(r) => Some(r),
+            RevokeOutput::Revoked(_) => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,5 +209,53 @@ mod tests {
         let mut bad = serde_json::to_value(record()).unwrap();
         bad["launchPermissions"][0] = json!({"userId": "x"});
         assert!(RevokeRequest::parse(&json!({"record": bad})).is_err());
+    }
+
+    #[test]
+    fn dry_run_in_either_form_is_a_strict_bool() {
+        for (v, dry) in [
+            (json!({"imageId": IMAGE, "accountIds": [B]}), false),
+            (
+                json!({"imageId": IMAGE, "accountIds": [B], "dryRun": true}),
+                true,
+            ),
+            (
+                json!({"imageId": IMAGE, "accountIds": [B], "dryRun": null}),
+                false,
+            ),
+            (json!({"record": record(), "dryRun": true}), true),
+            (json!({"record": record(), "dryRun": false}), false),
+        ] {
+            let input = RevokeInput::parse(&v).unwrap();
+            assert_eq!(input.dry_run, dry, "{v}");
+            assert_eq!(input.request, RevokeRequest::parse(&v).unwrap());
+        }
+        for bad in [
+            json!({"imageId": IMAGE, "accountIds": [B], "dryRun": "yes"}),
+            json!({"record": record(), "dryRun": 1}),
+            json!({"record": record(), "dryRun": true, "dryrun": true}),
+            json!({"imageId": IMAGE, "dryRun": true}),
+        ] {
+            let e = RevokeInput::parse(&bad).unwrap_err();
+            assert_eq!(e.name, ErrorName::InvalidInput, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_output_of_a_run_and_of_a_dry_run_read_back_as_what_they_are() {
+        let run = serde_json::to_value(RevokeResult {
+            removed: record(),
+            warnings: vec![],
+        })
+        .unwrap();
+        let back: RevokeOutput = serde_json::from_value(run).unwrap();
+        assert!(back.revoked().is_some());
+        let dry = serde_json::to_value(crate::share::dry_run::revoke_dry_run_report(
+            record(),
+            vec![],
+        ))
+        .unwrap();
+        let back: RevokeOutput = serde_json::from_value(dry).unwrap();
+        assert!(back.planned().is_some());
     }
 }

@@ -2,37 +2,61 @@
 //! call), then, as the target account, check that it sees the source image (rule 3:
 //! shared with it), that the image has no product codes (rule 7) and is available, and
 //! that the copy's name is free. Outputs the plan: names, ClientToken, tags, revoke payload.
+//!
+//! In a dry run (`"dryRun": true`) the output also holds the report the execution ends
+//! with (`ferry_core::copy::dry_run`). A distribute-image dry run gives it a share that is
+//! only planned (share-image's dry-run output as `share`): the target cannot see the image
+//! yet, so when the planned share would reach the target the image is checked as its
+//! owner (this account) instead, and everything else as the target (its role, its key,
+//! the copy's name); the report says so.
 
 use super::target;
 use crate::aws::{tag_map, Clients};
-use ferry_core::copy::io::{CopyPlanInput, CopyPreflightInput};
+use aws_sdk_ec2::types::Image;
+use ferry_core::copy::dry_run::{dry_run_report, planned_share_warnings};
+use ferry_core::copy::io::{CopyPreflightInput, CopyPreflightOutput};
 use ferry_core::copy::plan as copy_plan;
 use ferry_core::copy::plan::CopyPlan;
 use ferry_core::copy::refusals;
 use ferry_core::copy::request::CopyRequest;
+use ferry_core::share::dry_run::{parse_given_share, GivenShare, ShareDryRun};
 use ferry_core::{ErrorName, FerryError};
 
 pub async fn handle(
     clients: Clients,
     input: CopyPreflightInput,
-) -> Result<CopyPlanInput, FerryError> {
+) -> Result<CopyPreflightOutput, FerryError> {
     let request = CopyRequest::parse(&input.request)?;
     // A provisional plan: the session name and copy name do not depend on the owner.
     let provisional = copy_plan::plan(request.clone(), input.context.clone(), "")?;
     let source_side = target::assume(&clients, &provisional, &request.source_region).await?;
 
     let id = &request.source_image_id;
-    let image = match target::image(&source_side.ec2, id).await? {
-        Some(image) => image,
-        None => {
-            let shared = shared_by_this_account(&clients, &request, &input.context).await?;
-            return Err(refusals::image_not_visible(
-                id,
-                &request.source_region,
-                &request.target_account_id,
-                shared,
-            ));
-        }
+    let (image, seen_by_target, planned) = match target::image(&source_side.ec2, id).await? {
+        Some(image) => (image, true, None),
+        None => match planned_share_reaching_target(&request)? {
+            // A distribute-image dry run: the share is only planned.
+            Some(planned) => match own_image(&clients, &request).await? {
+                Some(image) => (image, false, Some(planned)),
+                None => {
+                    return Err(refusals::image_not_visible(
+                        id,
+                        &request.source_region,
+                        &request.target_account_id,
+                        false,
+                    ))
+                }
+            },
+            None => {
+                let shared = shared_by_this_account(&clients, &request, &input.context).await?;
+                return Err(refusals::image_not_visible(
+                    id,
+                    &request.source_region,
+                    &request.target_account_id,
+                    shared,
+                ));
+            }
+        },
     };
     let codes: Vec<String> = image
         .product_codes()
@@ -48,9 +72,13 @@ pub async fn handle(
             format!("DescribeImages: {id} has no OwnerId"),
         ));
     }
-    tracing::info!(image = %id, owner = %owner, tags = ?tag_map(image.tags()), "source visible to the target");
+    tracing::info!(image = %id, owner = %owner, seen_by_target, tags = ?tag_map(image.tags()), "source checked");
 
     let mut plan = copy_plan::plan(request, input.context, &owner)?;
+    if let Some(planned) = &planned {
+        let warnings = planned_share_warnings(&plan, planned);
+        plan.warnings.extend(warnings);
+    }
     if plan.request.copy_tags {
         source_tags(&clients, &mut plan, &owner).await?;
     }
@@ -73,7 +101,45 @@ pub async fn handle(
             target::ours_or_conflict(&existing, &plan)?;
         }
     }
-    Ok(CopyPlanInput { plan, copy: None })
+    let report = plan
+        .dry_run
+        .then(|| dry_run_report(&plan, Some(&key.key_arn), seen_by_target));
+    Ok(CopyPreflightOutput {
+        plan,
+        copy: None,
+        report,
+    })
+}
+
+/// The share given is only planned (a distribute-image dry run) and would let the target
+/// launch the image: its launch permissions name the target, all, or an organization/OU
+/// (membership is not known here).
+fn planned_share_reaching_target(request: &CopyRequest) -> Result<Option<ShareDryRun>, FerryError> {
+    let Some(share) = &request.share else {
+        return Ok(None);
+    };
+    match parse_given_share(share)? {
+        GivenShare::Planned(planned)
+            if refusals::launch_permissions_may_reach(
+                &planned.targets.launch_permissions(),
+                &request.target_account_id,
+            ) =>
+        {
+            Ok(Some(planned))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The source as this account (its owner) sees it in the source region, if it owns it.
+async fn own_image(clients: &Clients, request: &CopyRequest) -> Result<Option<Image>, FerryError> {
+    let here = clients.in_region(&request.source_region);
+    crate::images::image(
+        &here.ec2,
+        &request.source_image_id,
+        crate::images::Owner::Caller,
+    )
+    .await
 }
 
 /// Issue 2.9 (rule 19): the target does not see the source. If this account owns it and

@@ -1,10 +1,13 @@
 //! State `Preflight`: read the source, the target subnet and the offerings, refuse what
-//! cannot be moved, and output the plan. Makes no mutating call.
+//! cannot be moved, and output the plan. Makes no mutating call. In a dry run
+//! (`"dryRun": true`) the output also holds the report the execution ends with
+//! (`ferry_core::migrate::dry_run`).
 
 use super::describe;
 use crate::aws::{aws_error, aws_error_with, filter, tag_map, Clients};
 use aws_sdk_ec2::types::{Instance, InstanceAttributeName, InstanceType, LocationType};
 use aws_sdk_ec2::Client;
+use ferry_core::migrate::dry_run::dry_run_report;
 use ferry_core::migrate::io::{PreflightInput, PreflightOutput};
 use ferry_core::migrate::plan::build_plan;
 use ferry_core::migrate::request::MigrateRequest;
@@ -60,9 +63,11 @@ pub async fn handle(
         from = %plan.source.availability_zone,
         to = %plan.target.availability_zone,
         image = %plan.image.name,
+        dry_run = plan.dry_run,
         "plan ready"
     );
-    Ok(PreflightOutput { plan })
+    let report = plan.dry_run.then(|| dry_run_report(&plan));
+    Ok(PreflightOutput { plan, report })
 }
 
 /// DescribePlacementGroups of the source's group: its strategy (a cluster group cannot

@@ -1,12 +1,15 @@
 //! State `Preflight` of share-image: parse the request, read the image, its snapshots,
 //! their keys (DescribeKey), its launch permissions, the snapshots' createVolumePermission,
 //! image block public access (when `public`) and the `reencryptWith` key, refuse what the
-//! sharing rules forbid, and output the plan. Makes no mutating call.
+//! sharing rules forbid, and output the plan. Makes no mutating call. In a dry run
+//! (`"dryRun": true`) the output also holds the report the execution ends with
+//! (`ferry_core::share::dry_run`).
 
 use super::read;
 use crate::aws::{aws_error, Clients};
+use ferry_core::share::dry_run::dry_run_report;
 use ferry_core::share::facts::{ImageFacts, ShareFacts};
-use ferry_core::share::io::{SharePlanInput, SharePreflightInput};
+use ferry_core::share::io::{SharePreflightInput, SharePreflightOutput};
 use ferry_core::share::plan::build_share_plan;
 use ferry_core::share::refusals::check_image_owned;
 use ferry_core::share::request::ShareRequest;
@@ -15,7 +18,7 @@ use ferry_core::FerryError;
 pub async fn handle(
     clients: Clients,
     input: SharePreflightInput,
-) -> Result<SharePlanInput, FerryError> {
+) -> Result<SharePreflightOutput, FerryError> {
     let request = ShareRequest::parse(&input.request)?;
     let ec2 = &clients.ec2;
     let id = &request.image_id;
@@ -86,7 +89,9 @@ pub async fn handle(
         copy = plan.reencrypt.is_some(),
         launch_permissions = plan.launch_permissions.len(),
         keys = plan.grant_key_arns.len(),
+        dry_run = plan.dry_run,
         "share plan ready"
     );
-    Ok(SharePlanInput { plan })
+    let report = plan.dry_run.then(|| dry_run_report(&plan));
+    Ok(SharePreflightOutput { plan, report })
 }

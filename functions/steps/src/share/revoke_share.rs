@@ -5,6 +5,12 @@
 //! ferry-made grants for those accounts found with ListGrants on each snapshot key.
 //! Idempotent: what is already gone is fine and not listed in the output, which says
 //! exactly what was removed.
+//!
+//! revoke-share has no separate Preflight: this one step parses strictly and reads what is
+//! present before it removes anything. With `"dryRun": true` it makes only those reads
+//! (ListGrants for a record's grants) and returns the report of what it would remove
+//! (`ferry_core::share::dry_run::RevokeDryRunReport`), which the state machine's
+//! `DryRun?` sends to `Planned`.
 
 use super::read;
 use crate::aws::{aws_error, error_code, Clients};
@@ -12,18 +18,20 @@ use aws_sdk_ec2::types::{
     CreateVolumePermission, CreateVolumePermissionModifications, LaunchPermissionModifications,
     SnapshotAttributeName,
 };
+use ferry_core::share::dry_run::revoke_dry_run_report;
 use ferry_core::share::grants::is_share_grant;
 use ferry_core::share::record::{GrantRecord, LaunchPermission, ShareRecord, SnapshotPermission};
 use ferry_core::share::request::ShareTargets;
-use ferry_core::share::revoke::{RevokeRequest, RevokeResult};
+use ferry_core::share::revoke::{RevokeInput, RevokeOutput, RevokeRequest, RevokeResult};
 use ferry_core::FerryError;
 
 pub async fn handle(
     clients: Clients,
     input: serde_json::Value,
-) -> Result<RevokeResult, FerryError> {
-    match RevokeRequest::parse(&input)? {
-        RevokeRequest::Record(record) => revoke_record(&clients, record).await,
+) -> Result<RevokeOutput, FerryError> {
+    let RevokeInput { request, dry_run } = RevokeInput::parse(&input)?;
+    let result = match request {
+        RevokeRequest::Record(record) => revoke_record(&clients, record, dry_run).await?,
         // The share is undone where it was made (issue 8, 2.5): copy-image may run in
         // another region than the source image's.
         RevokeRequest::Image {
@@ -35,12 +43,30 @@ pub async fn handle(
                 Some(r) => clients.in_region(r),
                 None => clients,
             };
-            revoke_for_targets(&clients, &image_id, &targets).await
+            revoke_for_targets(&clients, &image_id, &targets, dry_run).await?
         }
-    }
+    };
+    tracing::info!(
+        dry_run,
+        launch_permissions = result.removed.launch_permissions.len(),
+        snapshot_permissions = result.removed.snapshot_permissions.len(),
+        grants = result.removed.grants.len(),
+        "revoke"
+    );
+    Ok(if dry_run {
+        RevokeOutput::Planned(revoke_dry_run_report(result.removed, result.warnings))
+    } else {
+        RevokeOutput::Revoked(result)
+    })
 }
 
-async fn revoke_record(clients: &Clients, record: ShareRecord) -> Result<RevokeResult, FerryError> {
+/// `dry_run`: read what is present and return it as what would be removed, removing
+/// nothing.
+async fn revoke_record(
+    clients: &Clients,
+    record: ShareRecord,
+    dry_run: bool,
+) -> Result<RevokeResult, FerryError> {
     // Where the share was made, whatever region this function runs in.
     let here = clients.in_region(&record.region);
     let clients = &here;
@@ -57,7 +83,7 @@ async fn revoke_record(clients: &Clients, record: ShareRecord) -> Result<RevokeR
                 .cloned()
                 .collect();
             removed.launch_permissions =
-                remove_launch_permissions(clients, &record.image_id, wanted).await?;
+                remove_launch_permissions(clients, &record.image_id, wanted, dry_run).await?;
         }
         None => warnings.push(format!(
             "{} no longer exists in this account: no launch permission to remove",
@@ -79,10 +105,15 @@ async fn revoke_record(clients: &Clients, record: ShareRecord) -> Result<RevokeR
             .collect();
         removed
             .snapshot_permissions
-            .extend(remove_snapshot_permissions(clients, snapshot_id, &users).await?);
+            .extend(remove_snapshot_permissions(clients, snapshot_id, &users, dry_run).await?);
     }
     for grant in &record.grants {
-        if revoke_grant(clients, &grant.key_arn, &grant.grant_id).await? {
+        let present = if dry_run {
+            grant_exists(clients, &grant.key_arn, &grant.grant_id).await?
+        } else {
+            revoke_grant(clients, &grant.key_arn, &grant.grant_id).await?
+        };
+        if present {
             removed.grants.push(grant.clone());
         }
     }
@@ -93,6 +124,7 @@ async fn revoke_for_targets(
     clients: &Clients,
     image_id: &str,
     targets: &ShareTargets,
+    dry_run: bool,
 ) -> Result<RevokeResult, FerryError> {
     let ec2 = &clients.ec2;
     let Some(image) = read::own_image(ec2, image_id).await? else {
@@ -128,13 +160,15 @@ async fn revoke_for_targets(
         .into_iter()
         .filter(|lp| current.contains(lp))
         .collect();
-    removed.launch_permissions = remove_launch_permissions(clients, image_id, wanted).await?;
+    removed.launch_permissions =
+        remove_launch_permissions(clients, image_id, wanted, dry_run).await?;
 
     let snapshots = read::snapshots(ec2, &read::image_snapshot_ids(&image)).await?;
     if !targets.account_ids.is_empty() {
         for s in &snapshots {
             removed.snapshot_permissions.extend(
-                remove_snapshot_permissions(clients, &s.snapshot_id, &targets.account_ids).await?,
+                remove_snapshot_permissions(clients, &s.snapshot_id, &targets.account_ids, dry_run)
+                    .await?,
             );
         }
     }
@@ -148,7 +182,8 @@ async fn revoke_for_targets(
     }
     for key in &keys {
         for grant in ferry_grants(clients, key, image_id, &targets.account_ids).await? {
-            if revoke_grant(clients, &grant.key_arn, &grant.grant_id).await? {
+            // Listed just now: present (a dry run stops there).
+            if dry_run || revoke_grant(clients, &grant.key_arn, &grant.grant_id).await? {
                 removed.grants.push(grant);
             }
         }
@@ -169,13 +204,15 @@ fn empty_like(record: &ShareRecord) -> ShareRecord {
     }
 }
 
-/// ModifyImageAttribute Remove; a vanished image means nothing left to remove.
+/// ModifyImageAttribute Remove; a vanished image means nothing left to remove. `dry_run`:
+/// no call, the (present) permissions are what would be removed.
 async fn remove_launch_permissions(
     clients: &Clients,
     image_id: &str,
     permissions: Vec<LaunchPermission>,
+    dry_run: bool,
 ) -> Result<Vec<LaunchPermission>, FerryError> {
-    if permissions.is_empty() {
+    if permissions.is_empty() || dry_run {
         return Ok(permissions);
     }
     let mut remove = LaunchPermissionModifications::builder();
@@ -203,11 +240,13 @@ async fn remove_launch_permissions(
     }
 }
 
-/// Removes those of `users` that have createVolumePermission on the snapshot.
+/// Removes those of `users` that have createVolumePermission on the snapshot. `dry_run`:
+/// only reads them (the present ones are what would be removed).
 async fn remove_snapshot_permissions(
     clients: &Clients,
     snapshot_id: &str,
     users: &[String],
+    dry_run: bool,
 ) -> Result<Vec<SnapshotPermission>, FerryError> {
     let Some(current) = read::create_volume_user_ids(&clients.ec2, snapshot_id).await? else {
         return Ok(Vec::new());
@@ -215,6 +254,18 @@ async fn remove_snapshot_permissions(
     let present: Vec<&String> = users.iter().filter(|u| current.contains(u)).collect();
     if present.is_empty() {
         return Ok(Vec::new());
+    }
+    let as_permissions = |present: Vec<&String>| -> Vec<SnapshotPermission> {
+        present
+            .into_iter()
+            .map(|u| SnapshotPermission {
+                snapshot_id: snapshot_id.to_string(),
+                user_id: u.clone(),
+            })
+            .collect()
+    };
+    if dry_run {
+        return Ok(as_permissions(present));
     }
     let mut remove = CreateVolumePermissionModifications::builder();
     for u in &present {
@@ -229,13 +280,7 @@ async fn remove_snapshot_permissions(
         .send()
         .await
     {
-        Ok(_) => Ok(present
-            .into_iter()
-            .map(|u| SnapshotPermission {
-                snapshot_id: snapshot_id.to_string(),
-                user_id: u.clone(),
-            })
-            .collect()),
+        Ok(_) => Ok(as_permissions(present)),
         Err(e) if error_code(&e) == Some("InvalidSnapshot.NotFound") => Ok(Vec::new()),
         Err(e) => Err(aws_error(
             "ModifySnapshotAttribute(createVolumePermission)",
@@ -264,7 +309,7 @@ pub(crate) async fn undo_apply(
     ),
     FerryError,
 > {
-    let launch = remove_launch_permissions(clients, image_id, launch_permissions).await?;
+    let launch = remove_launch_permissions(clients, image_id, launch_permissions, false).await?;
     let mut snapshots = Vec::new();
     let mut ids: Vec<&str> = snapshot_permissions
         .iter()
@@ -277,7 +322,7 @@ pub(crate) async fn undo_apply(
             .filter(|p| p.snapshot_id == id)
             .map(|p| p.user_id.clone())
             .collect();
-        snapshots.extend(remove_snapshot_permissions(clients, id, &users).await?);
+        snapshots.extend(remove_snapshot_permissions(clients, id, &users, false).await?);
     }
     let mut grants = Vec::new();
     for key in grant_key_arns {
@@ -312,6 +357,36 @@ async fn revoke_grant(
         Ok(_) => Ok(true),
         Err(e) if error_code(&e) == Some("NotFoundException") => Ok(false),
         Err(e) => Err(read::kms_error("RevokeGrant", e)),
+    }
+}
+
+/// Does the grant still exist on the key (ListGrants, paged; a key that is gone has none)?
+async fn grant_exists(
+    clients: &Clients,
+    key_arn: &str,
+    grant_id: &str,
+) -> Result<bool, FerryError> {
+    let mut marker: Option<String> = None;
+    loop {
+        let page = match clients
+            .kms
+            .list_grants()
+            .key_id(key_arn)
+            .set_marker(marker.take())
+            .send()
+            .await
+        {
+            Ok(page) => page,
+            Err(e) if error_code(&e) == Some("NotFoundException") => return Ok(false),
+            Err(e) => return Err(read::kms_error("ListGrants", e)),
+        };
+        if page.grants().iter().any(|g| g.grant_id() == Some(grant_id)) {
+            return Ok(true);
+        }
+        match page.next_marker() {
+            Some(m) if page.truncated() => marker = Some(m.to_string()),
+            _ => return Ok(false),
+        }
     }
 }
 
