@@ -13,6 +13,9 @@ use std::path::PathBuf;
         DescribeStacks, --stack, default `ferry`), or from --state-machine-arn / \
         FERRY_<WORKFLOW>_ARN (e.g. FERRY_MIGRATE_INSTANCE_ARN). AWS_PROFILE, AWS_REGION \
         and AWS_ENDPOINT_URL are honoured.\n\n\
+        From another account (a pipeline): `ferry --assume-role-arn <the hub's \
+        InvokerRoleArn> --external-id <its ExternalId> ...` (or FERRY_ASSUME_ROLE_ARN / \
+        FERRY_EXTERNAL_ID) assumes that role first and makes every call with it.\n\n\
         Exit status: 0 succeeded (or started / running), 1 the execution failed, timed out \
         or was aborted, 2 bad input or usage (nothing was started), 3 an AWS error \
         (credentials, access, the stack or the execution not found)."
@@ -41,6 +44,15 @@ pub struct Global {
     /// Seconds between two reads of the execution's history while waiting.
     #[arg(long, env = "FERRY_POLL_SECONDS", default_value_t = 5.0, global = true)]
     pub poll_seconds: f64,
+    /// A role to assume first (STS AssumeRole with the credentials found as usual), e.g.
+    /// the hub's invoker role for a pipeline in another account: every call is then made
+    /// with its credentials, in the Region given (--region / AWS_REGION).
+    #[arg(long, env = "FERRY_ASSUME_ROLE_ARN", value_name = "ARN", global = true)]
+    pub assume_role_arn: Option<String>,
+    /// The ExternalId for --assume-role-arn (the hub's InvokerExternalId). Give it before
+    /// the subcommand: `ferry copy --external-id` is the target role's.
+    #[arg(long = "external-id", env = "FERRY_EXTERNAL_ID", value_name = "ID")]
+    pub assume_role_external_id: Option<String>,
 }
 
 /// The five workflows, by the names their state machines carry.
@@ -263,4 +275,69 @@ pub struct CopyArgs {
     pub no_copy_tags: bool,
     #[command(flatten)]
     pub start: StartOptions,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROLE: &str = "arn:aws:iam::123456789012:role/ferry-InvokerRole-1AB2";
+    const COPY: [&str; 11] = [
+        "copy",
+        "--image",
+        "ami-0123456789abcdef0",
+        "--target-account",
+        "222233334444",
+        "--target-role-arn",
+        "arn:aws:iam::222233334444:role/ferry/ferry-target",
+        "--external-id",
+        "target-secret",
+        "--kms-key",
+        "arn:aws:kms:us-east-1:222233334444:key/1",
+    ];
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("ferry").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_invoker_role_and_its_external_id_come_before_the_subcommand() {
+        let mut args = vec!["--assume-role-arn", ROLE, "--external-id", "hub-secret"];
+        args.extend(COPY);
+        let cli = parse(&args).expect("parses");
+        assert_eq!(cli.global.assume_role_arn.as_deref(), Some(ROLE));
+        assert_eq!(
+            cli.global.assume_role_external_id.as_deref(),
+            Some("hub-secret")
+        );
+        // copy's own --external-id is the target role's, a different value.
+        match cli.command {
+            Command::Copy(c) => assert_eq!(c.external_id, "target-secret"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_role_may_also_follow_the_subcommand_and_is_optional() {
+        let mut args = COPY.to_vec();
+        args.extend(["--assume-role-arn", ROLE]);
+        let cli = parse(&args).expect("parses");
+        assert_eq!(cli.global.assume_role_arn.as_deref(), Some(ROLE));
+        let cli = parse(&["status", "arn:aws:states:us-east-1:1:execution:m:e"]).unwrap();
+        assert_eq!(cli.global.assume_role_arn, None);
+        assert_eq!(cli.global.assume_role_external_id, None);
+        // After a subcommand without an --external-id of its own, the flag is unknown
+        // there (it names the role's ExternalId only before the subcommand).
+        assert!(parse(&[
+            "status",
+            "arn:aws:states:us-east-1:1:execution:m:e",
+            "--external-id",
+            "x"
+        ])
+        .is_err());
+        assert!(
+            parse(&["--assume-role-arn"]).is_err(),
+            "the flag takes an ARN"
+        );
+    }
 }

@@ -89,7 +89,7 @@ async fn dispatch(cli: Cli) -> Result<u8, CliError> {
             let config = aws::config(g).await?;
             let region = config.region().map(|r| r.to_string()).unwrap_or_default();
             let input = input::copy(a, &region)?;
-            start(g, Workflow::CopyImage, input, &a.start).await
+            start_with(Some(config), g, Workflow::CopyImage, input, &a.start).await
         }
         Command::Distribute {
             input: path,
@@ -147,6 +147,18 @@ async fn start(
     input: Value,
     opts: &StartOptions,
 ) -> Result<u8, CliError> {
+    start_with(None, g, workflow, input, opts).await
+}
+
+/// [`start`] with the SDK configuration already loaded (`None`: load it after the input
+/// is checked), so a role given with --assume-role-arn is assumed once.
+async fn start_with(
+    config: Option<aws_config::SdkConfig>,
+    g: &Global,
+    workflow: Workflow,
+    input: Value,
+    opts: &StartOptions,
+) -> Result<u8, CliError> {
     input::check(workflow, &input)?;
     let name = match (&opts.idempotency_key, &opts.name) {
         (Some(key), _) => Some(ferry_core::names::execution_name_for_key(
@@ -156,7 +168,10 @@ async fn start(
         (None, Some(name)) => Some(name.clone()),
         (None, None) => None,
     };
-    let config = aws::config(g).await?;
+    let config = match config {
+        Some(config) => config,
+        None => aws::config(g).await?,
+    };
     let machine = aws::state_machine(&config, g, workflow).await?;
     let sfn = aws_sdk_sfn::Client::new(&config);
     let started = aws::start(&sfn, &machine, name.as_deref(), &input).await?;

@@ -129,3 +129,86 @@ fn good_input_reaches_aws_which_is_not_there() {
     assert_eq!(out.status.code(), Some(3), "{}", err(&out));
     assert!(err(&out).contains("StartExecution"), "{}", err(&out));
 }
+
+/// `ferry` with extra environment variables (FERRY_ASSUME_ROLE_ARN, FERRY_EXTERNAL_ID).
+fn ferry_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
+    cmd.args(args)
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_REGION", "eu-west-1")
+        .env("AWS_ACCESS_KEY_ID", "x")
+        .env("AWS_SECRET_ACCESS_KEY", "x")
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .env_remove("AWS_PROFILE")
+        .env_remove("FERRY_ASSUME_ROLE_ARN")
+        .env_remove("FERRY_EXTERNAL_ID");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run ferry")
+}
+
+const INVOKER: &str = "arn:aws:iam::111122223333:role/ferry-InvokerRole-1AB2";
+const MIGRATE: [&str; 7] = [
+    "--state-machine-arn",
+    "arn:aws:states:eu-west-1:111122223333:stateMachine:ferry-migrate-instance",
+    "migrate",
+    "--instance",
+    "i-0123456789abcdef0",
+    "--subnet",
+    "subnet-0123456789abcdef0",
+];
+
+#[test]
+fn the_invoker_role_is_assumed_before_any_other_call_from_flags_or_env() {
+    // From the flags: the first call is STS AssumeRole (the closed endpoint: exit 3,
+    // naming AssumeRole and the role, not StartExecution).
+    let mut args = vec!["--assume-role-arn", INVOKER, "--external-id", "hub-secret"];
+    args.extend(MIGRATE);
+    let out = ferry_env(&args, &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", err(&out));
+    assert!(
+        err(&out).contains("AssumeRole") && err(&out).contains(INVOKER),
+        "{}",
+        err(&out)
+    );
+    assert!(!err(&out).contains("StartExecution"), "{}", err(&out));
+    // The same from the environment.
+    let out = ferry_env(
+        &MIGRATE,
+        &[
+            ("FERRY_ASSUME_ROLE_ARN", INVOKER),
+            ("FERRY_EXTERNAL_ID", "hub-secret"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", err(&out));
+    assert!(
+        err(&out).contains("AssumeRole") && err(&out).contains("with --external-id"),
+        "{}",
+        err(&out)
+    );
+    // Bad input is still refused first, before any call (exit 2).
+    let out = ferry_env(
+        &[
+            "--assume-role-arn",
+            INVOKER,
+            "migrate",
+            "--instance",
+            "i-nope",
+            "--subnet",
+            "subnet-0123456789abcdef0",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", err(&out));
+}
+
+#[test]
+fn an_external_id_without_a_role_is_a_usage_error() {
+    let out = ferry_env(&MIGRATE, &[("FERRY_EXTERNAL_ID", "hub-secret")]);
+    assert_eq!(out.status.code(), Some(2), "{}", err(&out));
+    assert!(err(&out).contains("--assume-role-arn"), "{}", err(&out));
+    let mut args = vec!["--external-id", "hub-secret"];
+    args.extend(MIGRATE);
+    assert_eq!(ferry_env(&args, &[]).status.code(), Some(2));
+}

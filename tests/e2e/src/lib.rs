@@ -776,3 +776,148 @@ pub fn run_name(test: &str) -> String {
 
 /// The e2e tests share one world (faults and settings are global): run them one at a time.
 pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Access keys acting as an account (an STS session of its OrganizationAccountAccessRole,
+/// as [`World::as_account`] uses): what a pipeline of that account has in
+/// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN.
+#[derive(Debug, Clone)]
+pub struct AccountKeys {
+    pub account_id: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: String,
+}
+
+impl World {
+    /// [`AccountKeys`] of `account`.
+    pub async fn account_keys(&self, account: &str) -> AccountKeys {
+        let out = aws_sdk_sts::Client::new(&self.config)
+            .assume_role()
+            .role_arn(format!(
+                "arn:aws:iam::{account}:role/{}",
+                accounts::ORGANIZATION_ACCESS_ROLE
+            ))
+            .role_session_name("pipeline")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("AssumeRole into {account}: {e:?}"));
+        let c = out.credentials().expect("credentials");
+        AccountKeys {
+            account_id: account.to_string(),
+            access_key_id: c.access_key_id().to_string(),
+            secret_access_key: c.secret_access_key().to_string(),
+            session_token: c.session_token().to_string(),
+        }
+    }
+
+    /// Deploys template.yaml's invoker role into the hub (the world's
+    /// `/ferry-world/stacks`, as a CloudFormation update of the `ferry` stack with these
+    /// parameters would) and returns the stack's outputs (`InvokerRoleArn` when it exists).
+    pub fn deploy_invoker(&self, parameters: Value) -> Value {
+        let deployed = self.control(
+            "POST",
+            "/ferry-world/stacks",
+            Some(&serde_json::json!({
+                "template": "template.yaml",
+                "account": self.hub_account_id,
+                "parameters": parameters,
+            })),
+        );
+        assert!(
+            deployed.get("outputs").is_some(),
+            "deploying template.yaml's invoker role: {deployed}"
+        );
+        deployed["outputs"].clone()
+    }
+}
+
+/// The `ferry` binary (cli/) that `cargo test --workspace --no-run` built.
+pub fn ferry_binary() -> std::path::PathBuf {
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target")
+        });
+    let bin = target.join("debug/ferry");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo test --workspace --no-run` (make bins)",
+        bin.display()
+    );
+    bin
+}
+
+/// The world's latest call sequence number: a call of our own (not mutating), then its
+/// record. Calls after it have a larger `seq`.
+pub async fn call_marker(world: &World) -> u64 {
+    aws_sdk_sts::Client::new(&world.config)
+        .get_caller_identity()
+        .send()
+        .await
+        .expect("GetCallerIdentity (marker)");
+    world
+        .calls("sts", "GetCallerIdentity")
+        .iter()
+        .filter_map(|c| c["seq"].as_u64())
+        .max()
+        .expect("the marker call is recorded")
+}
+
+/// Every call the world recorded after the marker `from` (and before `to`, if given).
+pub fn calls_between(world: &World, from: u64, to: Option<u64>) -> Vec<Value> {
+    let calls = world.control("GET", &format!("/ferry-world/calls?since={from}"), None);
+    calls["calls"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| {
+            c["seq"]
+                .as_u64()
+                .is_some_and(|s| from < s && to.is_none_or(|t| s < t))
+        })
+        .collect()
+}
+
+/// Runs the `ferry` binary against the world with these credentials (`(key id, secret,
+/// session token)`), as a person or pipeline would: the world's endpoint and Region, no
+/// profile, no ferry settings from the environment; prints what it did.
+pub fn run_ferry(
+    world: &World,
+    credentials: (&str, &str, Option<&str>),
+    args: &[&str],
+) -> std::process::Output {
+    let mut cmd = std::process::Command::new(ferry_binary());
+    cmd.args(args)
+        .env("AWS_ENDPOINT_URL", &world.endpoint)
+        .env("AWS_REGION", &world.region)
+        .env("AWS_ACCESS_KEY_ID", credentials.0)
+        .env("AWS_SECRET_ACCESS_KEY", credentials.1)
+        .env("FERRY_POLL_SECONDS", "0.1")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env_remove("FERRY_STACK")
+        .env_remove("FERRY_ASSUME_ROLE_ARN")
+        .env_remove("FERRY_EXTERNAL_ID");
+    if let Some(token) = credentials.2 {
+        cmd.env("AWS_SESSION_TOKEN", token);
+    }
+    for w in [
+        "MIGRATE_INSTANCE",
+        "SHARE_IMAGE",
+        "REVOKE_SHARE",
+        "COPY_IMAGE",
+        "DISTRIBUTE_IMAGE",
+    ] {
+        cmd.env_remove(format!("FERRY_{w}_ARN"));
+    }
+    let out = cmd.output().expect("run ferry");
+    eprintln!(
+        "$ ferry {}\n-> {:?}\n--- stdout\n{}--- stderr\n{}",
+        args.join(" "),
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}

@@ -8,51 +8,11 @@ use aws_sdk_ec2::types as ec2t;
 use ferry_e2e::*;
 use serde_json::{json, Value};
 use std::path::PathBuf;
-use std::process::{Command, Output};
-
-/// The `ferry` binary `cargo test --workspace` built next to the Lambdas.
-fn ferry_bin() -> PathBuf {
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    let bin = target.join("debug/ferry");
-    assert!(
-        bin.exists(),
-        "{} is missing: build it with `cargo test --workspace --no-run` (make bins)",
-        bin.display()
-    );
-    bin
-}
+use std::process::Output;
 
 /// Runs `ferry args...` as the hub's operator against the world.
 fn ferry(world: &World, args: &[&str]) -> Output {
-    let mut cmd = Command::new(ferry_bin());
-    cmd.args(args)
-        .env("AWS_ENDPOINT_URL", &world.endpoint)
-        .env("AWS_REGION", &world.region)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("FERRY_POLL_SECONDS", "0.1")
-        .env_remove("AWS_PROFILE")
-        .env_remove("FERRY_STACK");
-    for w in [
-        "MIGRATE_INSTANCE",
-        "SHARE_IMAGE",
-        "REVOKE_SHARE",
-        "COPY_IMAGE",
-        "DISTRIBUTE_IMAGE",
-    ] {
-        cmd.env_remove(format!("FERRY_{w}_ARN"));
-    }
-    let out = cmd.output().expect("run ferry");
-    eprintln!(
-        "$ ferry {}\n-> {:?}\n--- stdout\n{}--- stderr\n{}",
-        args.join(" "),
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    run_ferry(world, ("testing", "testing", None), args)
 }
 
 fn stdout_json(out: &Output) -> Value {
@@ -356,4 +316,60 @@ async fn start_then_watch_status_and_list() {
         .unwrap()
         .iter()
         .any(|e| e["executionArn"] == arn.as_str() && e["status"] == "SUCCEEDED"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_prints_the_plan_and_changes_nothing() {
+    let (_guard, world, source) = setup("cli-plan").await;
+    let dir = tempdir("cli-plan");
+    let file = dir.join("input.json");
+    std::fs::write(
+        &file,
+        json!({"sourceInstanceId": source.instance_id, "targetSubnetId": source.subnet_b,
+               "sourceAction": "stop"})
+        .to_string(),
+    )
+    .unwrap();
+    let from = call_marker(&world).await;
+    let out = ferry(
+        &world,
+        &["plan", "migrate", "--input", file.to_str().unwrap()],
+    );
+    let to = call_marker(&world).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report = stdout_json(&out);
+    assert_eq!(report["dryRun"], true);
+    assert_eq!(report["workflow"], "migrate-instance");
+    assert_eq!(
+        report["plan"]["instance"]["subnetId"],
+        source.subnet_b.as_str()
+    );
+    assert_eq!(report["plan"]["source"]["sourceAction"], "stop");
+    assert!(stderr(&out).contains("nothing changed"), "{}", stderr(&out));
+    // The world saw the dry run (its reads), and no call that changes anything.
+    let during = calls_between(&world, from, Some(to));
+    assert!(
+        during.iter().any(|c| c["action"] == "DescribeInstances"),
+        "the plan read the source"
+    );
+    let mutating: Vec<&Value> = during.iter().filter(|c| is_mutating_call(c)).collect();
+    assert!(mutating.is_empty(), "mutating calls: {mutating:#?}");
+    // The source runs on, and nothing was launched in the target subnet.
+    assert_eq!(
+        state(&instance(&world, &source.instance_id).await),
+        "running"
+    );
+    let in_b = world
+        .ec2()
+        .describe_instances()
+        .filters(
+            ec2t::Filter::builder()
+                .name("subnet-id")
+                .values(&source.subnet_b)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(in_b.reservations().iter().all(|r| r.instances().is_empty()));
 }

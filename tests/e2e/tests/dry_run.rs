@@ -34,22 +34,6 @@ fn account(n: u64) -> String {
     )
 }
 
-/// The world's latest call sequence number: a call of our own (not mutating), then its
-/// record.
-async fn marker(world: &World) -> u64 {
-    aws_sdk_sts::Client::new(&world.config)
-        .get_caller_identity()
-        .send()
-        .await
-        .expect("GetCallerIdentity (marker)");
-    world
-        .calls("sts", "GetCallerIdentity")
-        .iter()
-        .filter_map(|c| c["seq"].as_u64())
-        .max()
-        .expect("the marker call is recorded")
-}
-
 fn describe_call(call: &Value) -> String {
     format!(
         "{}:{} by {} in {}",
@@ -76,17 +60,10 @@ struct Observed {
 /// the run (nothing else runs in this world meanwhile: the tests hold [`SERIAL`]).
 async fn observe(world: &World, machine: &str, label: &str, input: &Value) -> Observed {
     let started = Instant::now();
-    let from = marker(world).await;
+    let from = call_marker(world).await;
     let execution = world.run(machine, &run_name(label), input).await;
-    let to = marker(world).await;
-    let calls = world.control("GET", &format!("/ferry-world/calls?since={from}"), None);
-    let during: Vec<Value> = calls["calls"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|c| c["seq"].as_u64().is_some_and(|s| from < s && s < to))
-        .collect();
+    let to = call_marker(world).await;
+    let during = calls_between(world, from, Some(to));
     Observed {
         mutating: during
             .iter()

@@ -180,6 +180,16 @@ class Resolver:
                 return base64.b64encode(str(self.resolve(arg)).encode()).decode()
             if key == "Fn::ToJsonString":
                 return json.dumps(self.resolve(arg))
+            # Rule-specific functions (CloudFormation UG, "Rule functions"), for Rules.
+            if key == "Fn::Contains":
+                items, value = self.resolve(arg)
+                return value in (items or [])
+            if key == "Fn::EachMemberEquals":
+                items, value = self.resolve(arg)
+                return all(item == value for item in items or [])
+            if key == "Fn::EachMemberIn":
+                items, allowed = self.resolve(arg)
+                return all(item in (allowed or []) for item in items or [])
         resolved = {k: self._resolve(v) for k, v in value.items()}
         return {k: v for k, v in resolved.items() if v is not _NO_VALUE}
 
@@ -338,6 +348,49 @@ def role_name(stack: str, role_logical: str) -> str:
     return f"{stack}-{role_logical}"[:64]
 
 
+def name_resources(template: dict, params: dict, resolver: "Resolver") -> tuple[dict, dict]:
+    """The names deploy() gives what it creates, put into `params` (so !Ref / !GetAtt /
+    !Sub of them resolve): each function with a Binary (`<stack>-<kebab name>`: its name
+    and `.Arn`), log group (name, `.Arn`) and state machine (`ferry-<short>`: its ARN,
+    `.Arn`, `.Name`). Needs AWS::StackName, AWS::Region and AWS::AccountId in `params`.
+    Returns (functions, machines) by logical id: {"name", "arn", "binaryName"} and
+    {"name", "arn", "short"}."""
+    stack, region, account = params["AWS::StackName"], params["AWS::Region"], params["AWS::AccountId"]
+    resources = template.get("Resources") or {}
+    functions = {}
+    for logical, res in resources.items():
+        if res.get("Type") != "AWS::Serverless::Function":
+            continue
+        binary = ((res.get("Metadata") or {}).get("BuildProperties") or {}).get("Binary")
+        if not binary:
+            continue
+        props = res.get("Properties") or {}
+        name = props.get("FunctionName") or f"{stack}-{kebab(re.sub(r'Function$', '', logical))}"
+        arn = f"arn:aws:lambda:{region}:{account}:function:{name}"
+        functions[logical] = {"name": name, "arn": arn, "binaryName": binary}
+        params[logical] = name
+        params[f"{logical}.Arn"] = arn
+    for logical, res in resources.items():
+        if res.get("Type") == "AWS::Logs::LogGroup":
+            props = res.get("Properties") or {}
+            group = resolver.resolve(props.get("LogGroupName")) or f"{stack}-{logical}"
+            params[logical] = group
+            params[f"{logical}.Arn"] = f"arn:aws:logs:{region}:{account}:log-group:{group}:*"
+    machines = {}
+    for logical, res in resources.items():
+        if res.get("Type") != "AWS::Serverless::StateMachine":
+            continue
+        props = res.get("Properties") or {}
+        short = kebab(re.sub(r"StateMachine$", "", logical))
+        name = props.get("Name") or f"{stack}-{short}"
+        arn = f"arn:aws:states:{region}:{account}:stateMachine:{name}"
+        machines[logical] = {"name": name, "arn": arn, "short": short}
+        params[logical] = arn
+        params[f"{logical}.Arn"] = arn
+        params[f"{logical}.Name"] = name
+    return functions, machines
+
+
 def deploy(template_path: Path, binaries: Path, endpoint: str, region: str, stack: str) -> dict:
     import boto3
     from botocore.config import Config
@@ -367,37 +420,9 @@ def deploy(template_path: Path, binaries: Path, endpoint: str, region: str, stac
     cfn = sam_transform(template, params)
 
     # Names first, so every !Ref / !GetAtt resolves whatever the order.
-    functions = {}
-    for logical, res in resources.items():
-        if res.get("Type") != "AWS::Serverless::Function":
-            continue
-        binary = ((res.get("Metadata") or {}).get("BuildProperties") or {}).get("Binary")
-        if not binary:
-            continue
-        props = res.get("Properties") or {}
-        name = props.get("FunctionName") or f"{stack}-{kebab(re.sub(r'Function$', '', logical))}"
-        arn = f"arn:aws:lambda:{region}:{account}:function:{name}"
-        functions[logical] = {"name": name, "arn": arn, "binary": str((binaries / binary).resolve())}
-        params[logical] = name
-        params[f"{logical}.Arn"] = arn
-    for logical, res in resources.items():
-        if res.get("Type") == "AWS::Logs::LogGroup":
-            props = res.get("Properties") or {}
-            group = resolver.resolve(props.get("LogGroupName")) or f"{stack}-{logical}"
-            params[logical] = group
-            params[f"{logical}.Arn"] = f"arn:aws:logs:{region}:{account}:log-group:{group}:*"
-    machines = {}
-    for logical, res in resources.items():
-        if res.get("Type") != "AWS::Serverless::StateMachine":
-            continue
-        props = res.get("Properties") or {}
-        short = kebab(re.sub(r"StateMachine$", "", logical))
-        name = props.get("Name") or f"{stack}-{short}"
-        arn = f"arn:aws:states:{region}:{account}:stateMachine:{name}"
-        machines[logical] = {"name": name, "arn": arn, "short": short}
-        params[logical] = arn
-        params[f"{logical}.Arn"] = arn
-        params[f"{logical}.Name"] = name
+    functions, machines = name_resources(template, params, resolver)
+    for fn in functions.values():
+        fn["binary"] = str((binaries / fn.pop("binaryName")).resolve())
 
     roles = translated_roles(cfn, resolver)
     missing = [f["binary"] for f in functions.values() if not os.access(f["binary"], os.X_OK)]
@@ -547,10 +572,15 @@ def publish_stack_outputs(endpoint: str, region: str, stack: str, outputs: dict)
 
 def deploy_stack(template_path: Path, endpoint: str, account: str, region: str, parameters: dict,
                  stack: str = "ferry-target") -> dict:
-    """Deploys a plain CloudFormation template's IAM roles (target-account.yaml) into
-    `account`, as CloudFormation would: parameters (defaults, AllowedPattern checked),
-    conditions, !If / AWS::NoValue, !Sub with AWS::Partition. Acts as the account through
-    its OrganizationAccountAccessRole. Returns the stack's Outputs. Idempotent."""
+    """Deploys a template's plain IAM roles (`AWS::IAM::Role`: target-account.yaml's, or
+    template.yaml's invoker role) into `account`, as CloudFormation would: parameters
+    (defaults, AllowedPattern checked, for a CommaDelimitedList on each item), the
+    template's Rules (an assertion that fails refuses the deployment with its
+    AssertDescription), conditions (a resource or output whose Condition is false is not
+    created, and a role it removes is deleted), !If / AWS::NoValue, !Sub with
+    AWS::Partition, and !Ref / !GetAtt of what deploy() created for the same `stack`
+    (functions, log groups, state machines: they must be deployed). Acts as the account
+    through its OrganizationAccountAccessRole. Returns the stack's Outputs. Idempotent."""
     import boto3
 
     template = load_template(template_path)
@@ -560,11 +590,16 @@ def deploy_stack(template_path: Path, endpoint: str, account: str, region: str, 
         value = parameters.get(name, spec.get("Default"))
         if value is None:
             raise ValueError(f"{template_path.name}: parameter {name} is required")
+        pattern = spec.get("AllowedPattern")
         if spec.get("Type") == "CommaDelimitedList":
             items = value if isinstance(value, list) else [v.strip() for v in str(value).split(",")]
+            for item in items or [""]:
+                # CloudFormation UG, "Parameters": for a CommaDelimitedList the pattern
+                # must match each value in the list.
+                if pattern and not re.fullmatch(pattern, str(item)):
+                    raise ValueError(f"{template_path.name}: parameter {name} item {item!r} does not match {pattern}")
             values[name] = [v for v in items if v != ""]
             continue
-        pattern = spec.get("AllowedPattern")
         if pattern and not re.fullmatch(pattern, str(value)):
             raise ValueError(f"{template_path.name}: parameter {name}={value!r} does not match {pattern}")
         values[name] = str(value)
@@ -576,26 +611,51 @@ def deploy_stack(template_path: Path, endpoint: str, account: str, region: str, 
         "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com", **values,
     }
     resolver = Resolver(template, params)
+    # CloudFormation UG, "Rules": when a rule's RuleCondition holds (or it has none), every
+    # assertion must hold, else nothing is deployed and the AssertDescription is the error.
+    for rule_name, rule in (template.get("Rules") or {}).items():
+        if "RuleCondition" in rule and not resolver.resolve(rule["RuleCondition"]):
+            continue
+        for assertion in rule.get("Assertions") or []:
+            if not resolver.resolve(assertion["Assert"]):
+                raise ValueError(
+                    f"{template_path.name}: rule {rule_name}: "
+                    f"{assertion.get('AssertDescription') or 'an assertion failed'}")
     sts = boto3.client("sts", endpoint_url=endpoint, region_name=region,
                        aws_access_key_id="testing", aws_secret_access_key="testing")
     creds = sts.assume_role(
         RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole", RoleSessionName="ferry-world-deploy"
     )["Credentials"]
-    iam = boto3.client(
-        "iam", endpoint_url=endpoint, region_name=region, aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"],
-    )
+    as_account = {
+        "endpoint_url": endpoint, "region_name": region, "aws_access_key_id": creds["AccessKeyId"],
+        "aws_secret_access_key": creds["SecretAccessKey"], "aws_session_token": creds["SessionToken"],
+    }
+    iam = boto3.client("iam", **as_account)
     resources = template.get("Resources") or {}
-    for logical, res in resources.items():
-        if res.get("Type") != "AWS::IAM::Role":
-            continue
+    # What deploy() made for this stack (template.yaml): its names, which must exist.
+    _functions, machines = name_resources(template, params, resolver)
+    if machines:
+        sfn = boto3.client("stepfunctions", **as_account)
+        deployed = {m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]}
+        missing = sorted(m["arn"] for m in machines.values() if m["arn"] not in deployed)
+        if missing:
+            raise ValueError(
+                f"{template_path.name}: stack {stack!r} refers to state machines that are not deployed in "
+                f"{account} ({', '.join(missing)}): deploy the template first (make local-up)")
+
+    def created(res: dict) -> bool:
+        return "Condition" not in res or resolver.condition(res["Condition"])
+
+    roles = {logical: res for logical, res in resources.items() if res.get("Type") == "AWS::IAM::Role"}
+    for logical, res in roles.items():
         props = res.get("Properties") or {}
         name = resolver.resolve(props.get("RoleName")) or role_name(stack, logical)
         path = resolver.resolve(props.get("Path")) or "/"
         params[logical] = name
         params[f"{logical}.Arn"] = f"arn:aws:iam::{account}:role{path}{name}"
-    for logical, res in resources.items():
-        if res.get("Type") != "AWS::IAM::Role":
+    for logical, res in roles.items():
+        if not created(res):
+            remove_role(iam, params[logical])
             continue
         props = resolver.resolve(res.get("Properties") or {})
         ensure_role(
@@ -603,7 +663,24 @@ def deploy_stack(template_path: Path, endpoint: str, account: str, region: str, 
             [(p["PolicyName"], p["PolicyDocument"]) for p in props.get("Policies") or []],
             props.get("ManagedPolicyArns") or [], props.get("Path") or "/",
         )
-    return {k: resolver.resolve(v.get("Value")) for k, v in (template.get("Outputs") or {}).items()}
+    return {
+        k: resolver.resolve(v.get("Value"))
+        for k, v in (template.get("Outputs") or {}).items()
+        if created(v)
+    }
+
+
+def remove_role(iam, name: str) -> None:
+    """Deletes a role a stack update no longer creates (its inline and attached policies
+    first, as CloudFormation does); nothing when it does not exist."""
+    try:
+        for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]:
+            iam.delete_role_policy(RoleName=name, PolicyName=policy)
+        for attached in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
+            iam.detach_role_policy(RoleName=name, PolicyArn=attached["PolicyArn"])
+        iam.delete_role(RoleName=name)
+    except iam.exceptions.NoSuchEntityException:
+        pass
 
 
 def main(argv=None) -> int:

@@ -31,7 +31,12 @@ Control API (JSON):
   GET    /ferry-world/sfn/retries?executionArn=   Retry delays the interpreter chose
   POST   /ferry-world/stacks                  deploy a plain template's IAM roles into an
          account, as CloudFormation would: {"template": "target-account.yaml", "account":
-         "...", "parameters": {...}} -> {"outputs": {...}} (deploy.deploy_stack)
+         "...", "parameters": {...}} -> {"outputs": {...}} (deploy.deploy_stack); also
+         template.yaml's plain roles (the invoker role) into the hub, with its !Ref /
+         !GetAtt of the deployed state machines: {"template": "template.yaml", "account":
+         "<hub>", "parameters": {"InvokerAccountIds": "...", "InvokerExternalId": "..."}}
+         ("stack" defaults to "ferry-target", and to the world's stack, $FERRY_WORLD_STACK
+         or "ferry", for template.yaml)
   GET    /ferry-world/iam/usage               per evaluated role: calls, and the allowed
                                               actions no call used (rules/iam.py)
   DELETE /ferry-world/iam/usage               forget the usage recorded so far
@@ -543,9 +548,13 @@ class WorldMiddleware:
             if template.parent != deploy.REPO_ROOT or not template.exists():
                 raise ValueError(f"no template {body['template']!r} at the repository root")
             endpoint = f"http://127.0.0.1:{self.port}"
+            import os
+
+            default_stack = (os.environ.get("FERRY_WORLD_STACK", "ferry") if template.name == "template.yaml"
+                             else "ferry-target")
             outputs = deploy.deploy_stack(
                 template, endpoint, str(body["account"]), body.get("region", "us-east-1"),
-                dict(body.get("parameters") or {}), body.get("stack", "ferry-target"),
+                dict(body.get("parameters") or {}), body.get("stack", default_stack),
             )
             return 200, {"outputs": outputs}
         if path == "/ferry-world/iam/usage":

@@ -152,9 +152,25 @@ def kms_malformed_policy(message: str):
     return err
 
 
+def json_access_denied(message: str):
+    """AccessDeniedException of a JSON-protocol service (Step Functions): HTTP 400,
+    {"__type": "AccessDeniedException", "message": ...} (the API references' "Common
+    Errors": "AccessDeniedException: You do not have sufficient access to perform this
+    action. HTTP Status Code: 400")."""
+    from moto.core.exceptions import JsonRESTError
+
+    err = JsonRESTError("AccessDeniedException", message)
+    err.code = 400
+    return err
+
+
+# awsQuery XML namespaces (API versions) of the services sts_access_denied answers for.
+_QUERY_NAMESPACE_VERSION = {"iam": "2010-05-08", "cloudformation": "2010-05-15"}
+
+
 def sts_access_denied(message: str, namespace: str = "sts"):
-    """STS's (or IAM's, `namespace="iam"`) AccessDenied: HTTP 403, code AccessDenied, a
-    Sender fault."""
+    """STS's (or IAM's, `namespace="iam"`, or CloudFormation's, `"cloudformation"`)
+    AccessDenied: HTTP 403, code AccessDenied, a Sender fault."""
     from moto.core.exceptions import _RESTError
 
     class AccessDenied(_RESTError):
@@ -168,7 +184,7 @@ def sts_access_denied(message: str, namespace: str = "sts"):
     import uuid
 
     err.description = (
-        f'<ErrorResponse xmlns="https://{namespace}.amazonaws.com/doc/{"2010-05-08" if namespace == "iam" else "2011-06-15"}/">'
+        f'<ErrorResponse xmlns="https://{namespace}.amazonaws.com/doc/{_QUERY_NAMESPACE_VERSION.get(namespace, "2011-06-15")}/">'
         f"<Error><Type>Sender</Type><Code>AccessDenied</Code><Message>{escape(message)}</Message></Error>"
         f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
     )

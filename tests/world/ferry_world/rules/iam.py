@@ -16,8 +16,9 @@ and tag-on-create authorizes ec2:CreateTags with ec2:CreateAction), and no state
 Denies it. An explicit Deny wins. Otherwise the service answers with its own error:
 EC2 `UnauthorizedOperation` ("You are not authorized to perform this operation. User:
 <session ARN> is not authorized to perform: <action> on resource: <ARN> because no
-identity-based policy allows the <action> action"), KMS `AccessDeniedException`, STS and
-IAM `AccessDenied`.
+identity-based policy allows the <action> action"), KMS and Step Functions
+`AccessDeniedException` (HTTP 400 for Step Functions), STS, IAM and CloudFormation
+`AccessDenied` (HTTP 403).
 
 Who is evaluated: credentials of an assumed IAM role (the Lambdas run with their
 function role's credentials, engine/lambda_runner.py; the copy steps assume the role
@@ -42,6 +43,11 @@ aws:RequestTag/* and aws:TagKeys of the tags being set, ec2:CreateAction on tag-
 ec2:InstanceType, ec2:Region, iam:PassedToService, sts:ExternalId, and the kms: keys
 above. A condition on any other key finds it absent (strict: only ...IfExists, Null and
 negated operators then hold); Numeric/Date/IP operators fail.
+
+Step Functions and CloudFormation calls (a pipeline of another account acting through
+template.yaml's invoker role): each states action on the state machine or execution its
+request names (STATES_AUTHORIZATIONS), DescribeStacks and the other stack actions on the
+stack (cloudformation_stack_resource).
 
 Not modelled: permissions boundaries, session policies, SCPs/RCPs, resource policies
 other than key policies and trust policies, and the full resource list of every EC2
@@ -496,6 +502,76 @@ EC2_AUTHORIZATIONS = {
     "AssociateAddress": _associate_address,
 }
 
+# Step Functions API action -> the request parameter naming the resource it is authorized
+# on (Step Functions DG, "Creating granular permissions for non-admin users in Step
+# Functions": state machine-level permissions, e.g. StartExecution, ListExecutions,
+# DescribeStateMachine, act on the state machine's ARN; execution-level permissions, e.g.
+# DescribeExecution, GetExecutionHistory, StopExecution, on the execution's ARN
+# arn:aws:states:<region>:<account>:execution:<machine name>:<execution name>; Service
+# Authorization Reference, "Actions, resources, and condition keys for AWS Step
+# Functions": resource types stateMachine and execution). Any other states action is
+# authorized on "*" (ListStateMachines and the other service-level actions).
+STATES_AUTHORIZATIONS = {
+    "StartExecution": ("stateMachineArn",),
+    "StartSyncExecution": ("stateMachineArn",),
+    "DescribeStateMachine": ("stateMachineArn",),
+    "ListExecutions": ("stateMachineArn", "mapRunArn"),
+    "DescribeExecution": ("executionArn",),
+    "GetExecutionHistory": ("executionArn",),
+    "StopExecution": ("executionArn",),
+    "RedriveExecution": ("executionArn",),
+    "DescribeStateMachineForExecution": ("executionArn",),
+}
+
+
+def _states_authorizations(response, api_action: str) -> list:
+    for param in STATES_AUTHORIZATIONS.get(api_action, ()):
+        arn = response._get_param(param)
+        if arn:
+            return [(f"states:{api_action}", str(arn), {})]
+    return [(f"states:{api_action}", "*", {})]
+
+
+def cloudformation_stack_resource(region: str, account: str, stack_name: str | None) -> str:
+    """The resource cloudformation:DescribeStacks (and the other stack actions) is
+    authorized on: a stack ARN as given; a stack name: that stack's ARN
+    (arn:aws:cloudformation:<region>:<account>:stack/<name>/<id>) when it exists, else
+    arn:...:stack/<name>/* (the ARN AWS names in its AccessDenied for a stack by name:
+    "not authorized to perform: cloudformation:DescribeStacks on resource:
+    arn:aws:cloudformation:us-east-2:...:stack/hpc/*", aws-samples/aws-hpc-tutorials#271;
+    a policy naming `stack/<name>` without `/*` is refused, aws/aws-parallelcluster#754);
+    no name (every stack): arn:...:stack/*/* (as AWS words it for ListStacks,
+    jogold/cloudstructs#217)."""
+    part = partition(region)
+    base = f"arn:{part}:cloudformation:{region}:{account}:stack"
+    if not stack_name:
+        return f"{base}/*/*"
+    if stack_name.startswith("arn:"):
+        return stack_name
+    try:
+        from moto.cloudformation.models import cloudformation_backends
+
+        backend = cloudformation_backends[account][region]
+        for stack in list(backend.stacks.values()):
+            if stack.name == stack_name and not str(stack.status).startswith("DELETE_COMPLETE"):
+                return stack.stack_id
+    except Exception:  # noqa: BLE001 - an unknown stack is the action's own error
+        pass
+    return f"{base}/{stack_name}/*"
+
+
+CLOUDFORMATION_ON_A_STACK = {"DescribeStacks", "DescribeStackEvents", "DescribeStackResources",
+                             "DescribeStackResource", "ListStackResources", "GetTemplate"}
+
+
+def _cloudformation_authorizations(response, api_action: str) -> list:
+    action = f"cloudformation:{api_action}"
+    if api_action not in CLOUDFORMATION_ON_A_STACK:
+        return [(action, "*", {})]
+    return [(action, cloudformation_stack_resource(
+        response.region, response.current_account, response._get_param("StackName")), {})]
+
+
 # KMS operations on a key are decided by kms.py (key policy + grants + identity_allows);
 # these KMS actions have no key and are decided here.
 KMS_WITHOUT_KEY = {"CreateKey", "ListKeys", "ListAliases", "GenerateRandom"}
@@ -513,6 +589,10 @@ def authorizations(response, service: str, api_action: str) -> list:
         return fn(response) if fn else [(action, "*", {})]
     if service == "kms":
         return [(action, "*", {})] if api_action in KMS_WITHOUT_KEY else []
+    if service == "states":
+        return _states_authorizations(response, api_action)
+    if service == "cloudformation":
+        return _cloudformation_authorizations(response, api_action)
     if service == "sts" and api_action == "AssumeRole":
         ctx = {}
         ext = response._get_param("ExternalId")
@@ -553,6 +633,15 @@ def _denial(response, service: str, message: str):
         from .errors import kms_access_denied
 
         return kms_access_denied(message)
+    if service == "states":
+        # Step Functions API Reference, "Common Errors": AccessDeniedException, HTTP 400
+        # (awsJson1_0: {"__type": ..., "message": ...}).
+        from .errors import json_access_denied
+
+        return json_access_denied(message)
+    # STS, IAM and CloudFormation (awsQuery): AccessDenied, HTTP 403 (as CloudFormation
+    # answers a DescribeStacks its caller may not make: "$fault: client, httpStatusCode:
+    # 403", anomalyco/sst#3006).
     from .errors import sts_access_denied
 
     return sts_access_denied(message, namespace=service)

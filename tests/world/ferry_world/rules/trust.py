@@ -11,7 +11,9 @@ Reference, AssumeRole): the role must exist in the account of its ARN; its trust
 (AssumeRolePolicyDocument) must allow `sts:AssumeRole` to the calling principal -- the
 caller's account (`"AWS": "<id>"` or `arn:aws:iam::<id>:root`), the caller's own role or
 user ARN, or `*` -- with every condition on a key the world knows holding (`sts:ExternalId`,
-`aws:PrincipalArn`, `aws:PrincipalAccount`); an explicit Deny wins. Otherwise STS answers
+`aws:PrincipalArn`, `aws:PrincipalAccount`, and `aws:PrincipalOrgID`, the caller's
+organization: `"AWS": "*"` with that condition is how a trust policy admits one
+Organization's accounts, as CDK's OrganizationPrincipal writes it); an explicit Deny wins. Otherwise STS answers
 `AccessDenied` (HTTP 403): "User: <caller> is not authorized to perform: sts:AssumeRole on
 resource: <role ARN>" (the message AWS gives; an ExternalId mismatch and a missing role
 give the same answer, so a caller cannot probe which roles exist).
@@ -24,7 +26,7 @@ use it to act as any account.
 Not modelled: the caller's own IAM identity policy (which must also allow sts:AssumeRole
 for a cross-account role: the world takes it as allowing, as it does for every identity
 policy), session policies, session tags, MFA, source identity, and conditions on keys
-other than the three above (taken as satisfied).
+other than the four above (taken as satisfied).
 """
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ from .errors import sts_access_denied
 from .iam_policy import policy_decision, shown_principal  # noqa: F401 - shown_principal: part of this rule's API
 
 ORGANIZATION_ACCESS_ROLE = "OrganizationAccountAccessRole"
-KNOWN_CONDITION_KEYS = {"sts:externalid", "aws:principalarn", "aws:principalaccount"}
+KNOWN_CONDITION_KEYS = {"sts:externalid", "aws:principalarn", "aws:principalaccount", "aws:principalorgid"}
 
 _ROLE_ARN = re.compile(r"^arn:(aws[\w-]*):iam::(\d{12}):role/(?:(.*)/)?([^/]+)$")
 
@@ -68,6 +70,11 @@ def trust_allows(policy_document, caller_account: str, caller: str, external_id:
         "aws:principalarn": caller,
         "aws:principalaccount": caller_account,
     }
+    from .organizations import org_id_of
+
+    org = org_id_of(caller_account)
+    if org:  # absent for an account in no organization: a condition on it fails
+        context["aws:principalorgid"] = org
     if external_id is not None:
         context["sts:externalid"] = external_id
     decision = policy_decision(
