@@ -161,6 +161,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the JSON Schema of a workflow's input (what its Preflight parses).
+    Schema { workflow: Workflow },
     /// Follow an execution until it ends.
     Watch {
         execution_arn: String,

@@ -105,6 +105,15 @@ async fn dispatch(cli: Cli) -> Result<u8, CliError> {
             input: path,
             json,
         } => plan(g, *workflow, input::read(path)?, *json).await,
+        Command::Schema { workflow } => {
+            let schema = ferry_core::schemas::input_schema(workflow.name())
+                .ok_or_else(|| CliError::input(format!("no schema for {}", workflow.name())))?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&schema).unwrap_or_default()
+            );
+            Ok(0)
+        }
         Command::Watch {
             execution_arn,
             json,

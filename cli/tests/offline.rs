@@ -212,3 +212,19 @@ fn an_external_id_without_a_role_is_a_usage_error() {
     args.extend(MIGRATE);
     assert_eq!(ferry_env(&args, &[]).status.code(), Some(2));
 }
+
+#[test]
+fn schema_prints_the_workflows_input_schema() {
+    let out = ferry(&["schema", "copy"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", err(&out));
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(schema["title"], "ferry copy-image input");
+    assert_eq!(schema["additionalProperties"], false);
+    let required: Vec<&str> = schema["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert!(required.contains(&"targetKmsKeyId"), "{required:?}");
+}

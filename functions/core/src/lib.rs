@@ -23,6 +23,8 @@ pub mod io;
 pub mod migrate;
 pub mod names;
 pub mod rules;
+#[cfg(feature = "schema")]
+pub mod schemas;
 pub mod share;
 pub mod tags;
 

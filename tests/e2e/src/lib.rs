@@ -3,6 +3,7 @@
 //! and read what AWS looks like afterwards.
 
 pub mod accounts;
+pub mod corpus;
 pub mod http;
 pub mod targets;
 

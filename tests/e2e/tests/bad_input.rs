@@ -20,22 +20,13 @@
 use aws_sdk_ec2::types as ec2t;
 use ferry_core::ErrorName;
 use ferry_e2e::accounts::*;
+use ferry_e2e::corpus::*;
 use ferry_e2e::targets::*;
 use ferry_e2e::*;
-use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
-
-/// The five workflows, as their corpus files and state machines are named.
-const WORKFLOWS: [&str; 5] = [
-    "migrate-instance",
-    "share-image",
-    "revoke-share",
-    "copy-image",
-    "distribute-image",
-];
 
 /// The corpus must hold at least this many cases in total.
 const MIN_CASES: usize = 50;
@@ -92,51 +83,8 @@ const PLACEHOLDERS: &[(&str, &str)] = &[
 /// `OTHER_ACCOUNT` (a valid account id where nothing is deployed) is a placeholder too.
 const OTHER_ACCOUNT: &str = "OTHER_ACCOUNT";
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Case {
-    name: String,
-    why: String,
-    input: Value,
-    error: String,
-    #[serde(default)]
-    bug: Option<String>,
-}
-
-fn corpus_dir() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("corpus")
-}
-
-/// Every case of every workflow, in file order; panics on a malformed corpus file.
-fn corpus() -> Vec<(&'static str, Case)> {
-    let mut out = Vec::new();
-    for workflow in WORKFLOWS {
-        let path = corpus_dir().join(format!("{workflow}.json"));
-        let text =
-            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let cases: Vec<Case> = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("{}: not an array of cases: {e}", path.display()));
-        out.extend(cases.into_iter().map(|c| (workflow, c)));
-    }
-    out
-}
-
 fn known_placeholder(name: &str) -> bool {
     name == OTHER_ACCOUNT || PLACEHOLDERS.iter().any(|(p, _)| *p == name)
-}
-
-/// The `${NAME}`s in a string.
-fn placeholders_in(s: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = s;
-    while let Some(start) = rest.find("${") {
-        let Some(len) = rest[start..].find('}') else {
-            break;
-        };
-        out.push(rest[start + 2..start + len].to_string());
-        rest = &rest[start + len + 1..];
-    }
-    out
 }
 
 fn strings_in(v: &Value, out: &mut Vec<String>) {
@@ -148,55 +96,6 @@ fn strings_in(v: &Value, out: &mut Vec<String>) {
             strings_in(x, out)
         }),
         _ => {}
-    }
-}
-
-/// Expands `{"$repeat": N, "item": ...}` (with `${INDEX}`) everywhere in `v`.
-fn expand_repeats(v: &Value) -> Value {
-    match v {
-        Value::Object(o) if o.contains_key("$repeat") => {
-            let n = o["$repeat"].as_u64().expect("$repeat: a count");
-            let item = o.get("item").expect("$repeat: an item").to_string();
-            Value::Array(
-                (0..n)
-                    .map(|i| {
-                        let text = item.replace("${INDEX}", &format!("{i:03}"));
-                        expand_repeats(&serde_json::from_str(&text).unwrap())
-                    })
-                    .collect(),
-            )
-        }
-        Value::Object(o) => Value::Object(
-            o.iter()
-                .map(|(k, x)| (k.clone(), expand_repeats(x)))
-                .collect(),
-        ),
-        Value::Array(a) => Value::Array(a.iter().map(expand_repeats).collect()),
-        other => other.clone(),
-    }
-}
-
-/// `input` with every `${NAME}` replaced by its fixture.
-fn substitute(v: &Value, fixtures: &BTreeMap<String, String>) -> Value {
-    let replace = |s: &str| {
-        let mut s = s.to_string();
-        for name in placeholders_in(&s.clone()) {
-            let value = fixtures
-                .get(&name)
-                .unwrap_or_else(|| panic!("no fixture for ${{{name}}}"));
-            s = s.replace(&format!("${{{name}}}"), value);
-        }
-        s
-    };
-    match v {
-        Value::String(s) => Value::String(replace(s)),
-        Value::Array(a) => Value::Array(a.iter().map(|x| substitute(x, fixtures)).collect()),
-        Value::Object(o) => Value::Object(
-            o.iter()
-                .map(|(k, x)| (replace(k), substitute(x, fixtures)))
-                .collect(),
-        ),
-        other => other.clone(),
     }
 }
 

@@ -10,6 +10,7 @@ use crate::share::dry_run::{parse_given_share, GivenShare};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawCopyRequest {
@@ -28,6 +29,7 @@ struct RawCopyRequest {
     #[serde(default)]
     revoke_after_copy: Option<bool>,
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "share_output_schema"))]
     share: Option<Value>,
     #[serde(default)]
     dry_run: Option<bool>,
@@ -126,6 +128,21 @@ impl CopyRequest {
         }
         Ok(())
     }
+}
+
+/// `share`: share-image's output (or its dry-run output), an object the parser reads.
+#[cfg(feature = "schema")]
+fn share_output_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": ["object", "null"],
+        "description": "share-image's output (its `record` says exactly what was shared with this target and is what the revoke takes back)"
+    })
+}
+
+/// The JSON Schema of copy-image's input, from the struct the Preflight parses into.
+#[cfg(feature = "schema")]
+pub fn input_schema() -> schemars::Schema {
+    schemars::schema_for!(RawCopyRequest)
 }
 
 #[cfg(test)]

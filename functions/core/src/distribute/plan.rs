@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawTarget {
@@ -23,9 +24,11 @@ struct RawTarget {
     name: Option<String>,
 }
 
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawDistribute {
+    #[cfg_attr(feature = "schema", schemars(schema_with = "share_request_schema"))]
     share: Value,
     targets: Vec<RawTarget>,
     #[serde(default)]
@@ -243,6 +246,23 @@ impl DistributePlan {
             warnings,
         })
     }
+}
+
+/// `share`: share-image's input (its schema, without the targets: distribute-image shares
+/// with its targets' accounts).
+#[cfg(feature = "schema")]
+fn share_request_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "description": "what share-image is to do (its input; the accounts are the targets')"
+    })
+}
+
+/// The JSON Schema of distribute-image's input, from the structs the Preflight parses
+/// into (`share` is share-image's input, checked as share-image checks it).
+#[cfg(feature = "schema")]
+pub fn input_schema() -> schemars::Schema {
+    schemars::schema_for!(RawDistribute)
 }
 
 #[cfg(test)]

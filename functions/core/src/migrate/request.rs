@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// What to do with the source instance once the new one is verified.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum SourceAction {
@@ -18,6 +19,7 @@ pub enum SourceAction {
 }
 
 /// The raw request. `null` means "use the default"; unknown fields are refused.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawMigrateRequest {
@@ -113,6 +115,13 @@ impl MigrateRequest {
         }
         Ok(())
     }
+}
+
+/// The JSON Schema of migrate-instance's input: generated from the very struct the
+/// Preflight parses the input into (`schemas/migrate-instance.input.json`).
+#[cfg(feature = "schema")]
+pub fn input_schema() -> schemars::Schema {
+    schemars::schema_for!(RawMigrateRequest)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 /// One launch permission entry (rule 9), as `{"userId": ...}`, `{"organizationArn": ...}`,
 /// `{"organizationalUnitArn": ...}` or `{"group": "all"}`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum LaunchPermission {
@@ -26,6 +27,7 @@ impl std::fmt::Display for LaunchPermission {
     }
 }
 
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SnapshotPermission {
@@ -33,6 +35,7 @@ pub struct SnapshotPermission {
     pub user_id: String,
 }
 
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GrantRecord {
@@ -42,6 +45,7 @@ pub struct GrantRecord {
     pub name: String,
 }
 
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KeyPolicyNeeded {
@@ -51,6 +55,7 @@ pub struct KeyPolicyNeeded {
 }
 
 /// Exactly what a share granted: the input of revoke-share.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ShareRecord {

@@ -9,6 +9,7 @@ use crate::rules::kms::check_customer_key_ref;
 use serde::{Deserialize, Serialize};
 
 /// How target accounts get use of the image's customer-managed keys.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum KmsAccess {
@@ -19,6 +20,7 @@ pub enum KmsAccess {
     None,
 }
 
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawShareRequest {
@@ -170,6 +172,12 @@ fn checked_list(
         }
     }
     Ok(out)
+}
+
+/// The JSON Schema of share-image's input, from the struct the Preflight parses into.
+#[cfg(feature = "schema")]
+pub fn input_schema() -> schemars::Schema {
+    schemars::schema_for!(RawShareRequest)
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use crate::rules::ids::{
 use crate::rules::kms::check_customer_key_ref;
 use serde::{Deserialize, Serialize};
 
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawRevokeByImage {
@@ -25,6 +26,7 @@ struct RawRevokeByImage {
     dry_run: Option<bool>,
 }
 
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawRevokeByRecord {
@@ -178,6 +180,23 @@ impl RevokeOutput {
             RevokeOutput::Revoked(_) => None,
         }
     }
+}
+
+/// revoke-share's input takes one of two forms.
+#[cfg(feature = "schema")]
+#[derive(schemars::JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum RawRevoke {
+    ByImage(RawRevokeByImage),
+    ByRecord(RawRevokeByRecord),
+}
+
+/// The JSON Schema of revoke-share's input (by image and targets, or by share record),
+/// from the structs the step parses into.
+#[cfg(feature = "schema")]
+pub fn input_schema() -> schemars::Schema {
+    schemars::schema_for!(RawRevoke)
 }
 
 #[cfg(test)]
