@@ -408,6 +408,23 @@ def test_iam_calls_are_evaluated_too(world):
         world.iam.get_role(RoleName="escalate")
 
 
+def test_put_events_is_authorized_on_each_entrys_event_bus(world):
+    """Service Authorization Reference (EventBridge): events:PutEvents on resource type
+    event-bus; an entry without EventBusName goes to the `default` bus."""
+    events = aws_client(world.url, "events")
+    events.create_event_bus(Name="requests")
+    bus = f"arn:aws:events:{REGION}:{HUB}:event-bus/requests"
+    arn = world.role("putter", allow(["events:PutEvents"], resource=bus))
+    client = world.client("events", arn)
+    entry = {"Source": "ferry.requests", "DetailType": "share-image", "Detail": "{}"}
+    assert client.put_events(Entries=[{**entry, "EventBusName": "requests"}])["FailedEntryCount"] == 0
+    assert client.put_events(Entries=[{**entry, "EventBusName": bus}])["FailedEntryCount"] == 0
+    with pytest.raises(ClientError) as e:
+        client.put_events(Entries=[entry])
+    assert f"events:PutEvents on resource: arn:aws:events:{REGION}:{HUB}:event-bus/default" in access_denied(
+        e, code="AccessDeniedException")
+
+
 # ------------------------------------------------------------------------------- KMS
 def test_kms_account_root_key_policy_needs_the_identity_policy(world):
     key = world.kms.create_key()["KeyMetadata"]["Arn"]  # moto's default: the root, kms:*

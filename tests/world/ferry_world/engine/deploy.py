@@ -526,6 +526,10 @@ def deploy(template_path: Path, binaries: Path, endpoint: str, region: str, stac
     # only carries the outputs (`<StateMachine>Arn`, as template.yaml names them).
     publish_stack_outputs(endpoint, region, stack, {f"{logical}Arn": sm["arn"] for logical, sm in machines.items()})
 
+    # The template's plain resources (AWS::IAM::Role, the request bus and its rules), as
+    # a CloudFormation deployment with the parameters' defaults makes them (deploy_stack).
+    deploy_stack(template_path, endpoint, account, region, {}, stack)
+
     scale = None
     try:
         import urllib.request
@@ -663,6 +667,10 @@ def deploy_stack(template_path: Path, endpoint: str, account: str, region: str, 
             [(p["PolicyName"], p["PolicyDocument"]) for p in props.get("Policies") or []],
             props.get("ManagedPolicyArns") or [], props.get("Path") or "/",
         )
+    # EventBridge buses, bus policies and rules (template.yaml's request bus): buses.py.
+    from .buses import deploy_event_resources
+
+    deploy_event_resources(resources, resolver, params, created, as_account)
     return {
         k: resolver.resolve(v.get("Value"))
         for k, v in (template.get("Outputs") or {}).items()

@@ -37,6 +37,9 @@ Control API (JSON):
          "<hub>", "parameters": {"InvokerAccountIds": "...", "InvokerExternalId": "..."}}
          ("stack" defaults to "ferry-target", and to the world's stack, $FERRY_WORLD_STACK
          or "ferry", for template.yaml)
+  GET    /ferry-world/events/invocations      EventBridge deliveries to Step Functions
+         targets (rules/events.py): {"delivered": [...], "failed": [{rule, targetArn,
+         roleArn, error, cause}]} (AWS: the FailedInvocations metric / a target's DLQ)
   GET    /ferry-world/iam/usage               per evaluated role: calls, and the allowed
                                               actions no call used (rules/iam.py)
   DELETE /ferry-world/iam/usage               forget the usage recorded so far
@@ -557,6 +560,10 @@ class WorldMiddleware:
                 dict(body.get("parameters") or {}), body.get("stack", default_stack),
             )
             return 200, {"outputs": outputs}
+        if path == "/ferry-world/events/invocations" and method == "GET":
+            from ..rules import events
+
+            return 200, {"delivered": list(events.DELIVERED), "failed": list(events.FAILED_INVOCATIONS)}
         if path == "/ferry-world/iam/usage":
             from ..rules import iam
 

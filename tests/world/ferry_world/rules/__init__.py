@@ -38,6 +38,9 @@ Modules (rules/):
                           call needs, the calls Step Functions makes with a state
                           machine's role (Lambda Tasks, nested executions, the .sync
                           managed rule), and the least-privilege usage report
+  events.py               EventBridge: events start Step Functions targets as the
+                          target's role; another account's PutEvents follows the bus
+                          policy
   iam_policy.py           the IAM policy-language evaluator (statements, principals,
                           conditions) used by iam.py, kms.py and trust.py
   common.py, errors.py    shared helpers (backends, callers, clock); error codes/messages
@@ -59,6 +62,7 @@ from . import (
     create_image,
     ebs_encryption,
     elastic_ips,
+    events,
     iam,
     image_states,
     images,
@@ -130,8 +134,14 @@ GROUPS = {
         # iam.lambda_task_denial / iam.nested_start_denial.
         iam.sync_integrations_need_the_managed_rule,
     ],
+    # EventBridge: Step Functions targets started as their role, bus policies across
+    # accounts (after "iam": delivery evaluates the target role's identity policies).
+    "events": [
+        events.put_events_start_step_functions_targets,
+        events.put_events_to_another_accounts_bus_follows_its_policy,
+    ],
 }
-ORDER = ("migration", "sharing", "trust", "iam")
+ORDER = ("migration", "sharing", "trust", "iam", "events")
 
 _lock = threading.RLock()
 

@@ -572,6 +572,25 @@ def _cloudformation_authorizations(response, api_action: str) -> list:
         response.region, response.current_account, response._get_param("StackName")), {})]
 
 
+def _events_authorizations(response, api_action: str) -> list:
+    """events:PutEvents is authorized on each entry's event bus (Service Authorization
+    Reference, "Actions, resources, and condition keys for Amazon EventBridge": PutEvents,
+    resource type event-bus, arn:aws:events:<region>:<account>:event-bus/<name>); an
+    entry without EventBusName goes to the caller's `default` bus. Other events actions:
+    on "*"."""
+    action = f"events:{api_action}"
+    if api_action != "PutEvents":
+        return [(action, "*", {})]
+    base = f"arn:{partition(response.region)}:events:{response.region}:{response.current_account}:event-bus/"
+    buses = []
+    for entry in response._get_param("Entries") or []:
+        name = (entry or {}).get("EventBusName") or "default"
+        arn = name if str(name).startswith("arn:") else base + str(name)
+        if arn not in buses:
+            buses.append(arn)
+    return [(action, arn, {}) for arn in buses] or [(action, base + "default", {})]
+
+
 # KMS operations on a key are decided by kms.py (key policy + grants + identity_allows);
 # these KMS actions have no key and are decided here.
 KMS_WITHOUT_KEY = {"CreateKey", "ListKeys", "ListAliases", "GenerateRandom"}
@@ -593,6 +612,8 @@ def authorizations(response, service: str, api_action: str) -> list:
         return _states_authorizations(response, api_action)
     if service == "cloudformation":
         return _cloudformation_authorizations(response, api_action)
+    if service == "events":
+        return _events_authorizations(response, api_action)
     if service == "sts" and api_action == "AssumeRole":
         ctx = {}
         ext = response._get_param("ExternalId")
@@ -633,9 +654,9 @@ def _denial(response, service: str, message: str):
         from .errors import kms_access_denied
 
         return kms_access_denied(message)
-    if service == "states":
-        # Step Functions API Reference, "Common Errors": AccessDeniedException, HTTP 400
-        # (awsJson1_0: {"__type": ..., "message": ...}).
+    if service in ("states", "events"):
+        # Step Functions / EventBridge API Reference, "Common Errors":
+        # AccessDeniedException, HTTP 400 (awsJson: {"__type": ..., "message": ...}).
         from .errors import json_access_denied
 
         return json_access_denied(message)

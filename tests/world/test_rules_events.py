@@ -1,0 +1,244 @@
+"""EventBridge in the world (rules/events.py): an event put on a bus starts the Step
+Functions targets of every ENABLED rule it matches, AS the target's role (trust of
+events.amazonaws.com, states:StartExecution evaluated like every role's call), with the
+input the target's Input / InputPath / InputTransformer makes; another account puts
+events on a bus only as the bus's resource policy allows (account ids, or "*" with
+aws:PrincipalOrgID), else that entry fails with AccessDeniedException.
+
+Driven through boto3 against moto's server in this process with the "iam" and "events"
+rule groups and the Step Functions engine installed. The state machines are Pass states:
+their output is the input the event gave them."""
+import json
+import os
+import time
+
+import pytest
+
+from ferry_world.rules import events as events_rule
+from worldtest import REGION, aws_client, reset_world
+
+WORLD_RULES = ("iam", "events")
+HUB, B, C = "123456789012", "222222222222", "333333333333"
+EVENTS_TRUST = {"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sts:AssumeRole",
+     "Condition": {"StringEquals": {"aws:SourceAccount": HUB}}}]}
+STATES_TRUST = {"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+PASS = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
+BUS = "ferry-requests"
+BUS_ARN = f"arn:aws:events:{REGION}:{HUB}:event-bus/{BUS}"
+
+
+@pytest.fixture(scope="module")
+def sfn_world(world_url):
+    from ferry_world.engine import sfn
+
+    sfn.install()
+    saved = os.environ.get("MOTO_PORT")
+    os.environ["MOTO_PORT"] = world_url.rsplit(":", 1)[1]
+    try:
+        yield world_url
+    finally:
+        if saved is None:
+            os.environ.pop("MOTO_PORT", None)
+        else:
+            os.environ["MOTO_PORT"] = saved
+
+
+@pytest.fixture(autouse=True)
+def fresh_world(sfn_world):
+    from moto.moto_api._internal.models import moto_api_backend
+
+    reset_world(sfn_world)
+    moto_api_backend.set_config({"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
+    events_rule.reset()
+    yield
+
+
+def as_account(url, account):
+    return aws_client(url, "sts").assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole", RoleSessionName="ferry-test")["Credentials"]
+
+
+class Hub:
+    def __init__(self, url):
+        self.url = url
+        self.iam = aws_client(url, "iam")
+        self.sfn = aws_client(url, "stepfunctions")
+        self.events = aws_client(url, "events")
+        self.sm_role = self.iam.create_role(RoleName="sm", AssumeRolePolicyDocument=json.dumps(STATES_TRUST))[
+            "Role"]["Arn"]
+        self.events.create_event_bus(Name=BUS)
+
+    def machine(self, name):
+        return self.sfn.create_state_machine(name=name, definition=json.dumps(PASS), roleArn=self.sm_role)[
+            "stateMachineArn"]
+
+    def target_role(self, name, machine_arn, trust=None):
+        arn = self.iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust or EVENTS_TRUST))[
+            "Role"]["Arn"]
+        self.iam.put_role_policy(RoleName=name, PolicyName="start", PolicyDocument=json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "states:StartExecution", "Resource": machine_arn}]}))
+        return arn
+
+    def rule(self, name, detail_type, target, state="ENABLED"):
+        self.events.put_rule(Name=name, EventBusName=BUS, State=state, EventPattern=json.dumps(
+            {"source": ["ferry.requests"], "detail-type": [detail_type]}))
+        self.events.put_targets(Rule=name, EventBusName=BUS, Targets=[{"Id": "t", **target}])
+
+    def executions(self, machine_arn, settle=0.3):
+        time.sleep(settle)
+        out = []
+        for e in self.sfn.list_executions(stateMachineArn=machine_arn)["executions"]:
+            t0 = time.monotonic()
+            while True:
+                d = self.sfn.describe_execution(executionArn=e["executionArn"])
+                if d["status"] != "RUNNING" or time.monotonic() - t0 > 10:
+                    break
+                time.sleep(0.05)
+            out.append(d)
+        return out
+
+
+@pytest.fixture
+def hub(sfn_world):
+    return Hub(sfn_world)
+
+
+def entry(detail, detail_type="share-image", bus=BUS, source="ferry.requests"):
+    return {"Source": source, "DetailType": detail_type, "Detail": json.dumps(detail), "EventBusName": bus}
+
+
+# ------------------------------------------------------------------ delivery
+def test_a_matching_event_starts_the_state_machine_as_the_target_role_with_the_detail(hub):
+    sm = hub.machine("share")
+    other = hub.machine("copy")
+    role = hub.target_role("share-target", sm)
+    hub.rule("share", "share-image", {"Arn": sm, "RoleArn": role, "InputPath": "$.detail"})
+    hub.rule("copy", "copy-image", {"Arn": other, "RoleArn": hub.target_role("copy-target", other),
+                                    "InputPath": "$.detail"})
+    detail = {"imageId": "ami-0123456789abcdef0", "accountIds": [B], "dryRun": True}
+    answer = hub.events.put_events(Entries=[entry(detail)])
+    assert answer["FailedEntryCount"] == 0 and answer["Entries"][0]["EventId"], answer
+    runs = hub.executions(sm)
+    assert [(r["status"], json.loads(r["input"])) for r in runs] == [("SUCCEEDED", detail)], runs
+    assert json.loads(runs[0]["output"]) == detail
+    assert hub.executions(other, settle=0) == []  # its rule's detail-type did not match
+    assert [d["roleArn"] for d in events_rule.DELIVERED] == [role]
+
+
+def test_events_that_do_not_match_start_nothing(hub):
+    sm = hub.machine("share")
+    hub.rule("share", "share-image", {"Arn": sm, "RoleArn": hub.target_role("r", sm), "InputPath": "$.detail"})
+    answer = hub.events.put_events(Entries=[
+        entry({"a": 1}, source="someone.else"), entry({"a": 1}, detail_type="migrate-instance"),
+        entry({"a": 1}, bus="default")])
+    assert answer["FailedEntryCount"] == 0, answer
+    assert hub.executions(sm) == []
+
+
+def test_a_disabled_rule_starts_nothing(hub):
+    sm = hub.machine("share")
+    hub.rule("share", "share-image", {"Arn": sm, "RoleArn": hub.target_role("r", sm)}, state="DISABLED")
+    assert hub.events.put_events(Entries=[entry({"a": 1})])["FailedEntryCount"] == 0
+    assert hub.executions(sm) == []
+    hub.events.enable_rule(Name="share", EventBusName=BUS)
+    hub.events.put_events(Entries=[entry({"a": 1})])
+    assert [r["status"] for r in hub.executions(sm)] == ["SUCCEEDED"]
+
+
+def test_a_target_role_that_may_not_start_that_machine_starts_nothing(hub):
+    sm = hub.machine("share")
+    elsewhere = hub.machine("other")
+    role = hub.target_role("other-only", elsewhere)  # StartExecution on another machine only
+    hub.rule("share", "share-image", {"Arn": sm, "RoleArn": role, "InputPath": "$.detail"})
+    answer = hub.events.put_events(Entries=[entry({"a": 1})])
+    # PutEvents accepted the event; the invocation failed (AWS: FailedInvocations).
+    assert answer["FailedEntryCount"] == 0, answer
+    assert hub.executions(sm) == [] and hub.executions(elsewhere, settle=0) == []
+    failed = events_rule.FAILED_INVOCATIONS
+    assert [(f["targetArn"], f["roleArn"], f["error"]) for f in failed] == [(sm, role, "AccessDeniedException")]
+    assert f"states:StartExecution on resource: {sm}" in failed[0]["cause"], failed
+
+
+def test_a_target_role_that_does_not_trust_eventbridge_starts_nothing(hub):
+    sm = hub.machine("share")
+    role = hub.target_role("states-only", sm, trust=STATES_TRUST)
+    hub.rule("share", "share-image", {"Arn": sm, "RoleArn": role})
+    hub.events.put_events(Entries=[entry({"a": 1})])
+    assert hub.executions(sm) == []
+    assert [f["error"] for f in events_rule.FAILED_INVOCATIONS] == ["AccessDenied"]
+
+
+def test_input_and_input_transformer_and_the_whole_event(hub):
+    sm = hub.machine("share")
+    role = hub.target_role("r", sm)
+    hub.rule("constant", "constant", {"Arn": sm, "RoleArn": role, "Input": '{"fixed": true}'})
+    hub.rule("transformed", "transformed", {"Arn": sm, "RoleArn": role, "InputTransformer": {
+        "InputPathsMap": {"image": "$.detail.imageId"}, "InputTemplate": '{"imageId": "<image>", "dryRun": true}'}})
+    hub.rule("whole", "whole", {"Arn": sm, "RoleArn": role})
+    for kind in ("constant", "transformed", "whole"):
+        hub.events.put_events(Entries=[entry({"imageId": "ami-1"}, detail_type=kind)])
+    inputs = [json.loads(r["input"]) for r in hub.executions(sm)]
+    assert {"fixed": True} in inputs and {"imageId": "ami-1", "dryRun": True} in inputs, inputs
+    whole = [i for i in inputs if "detail-type" in i]
+    assert len(inputs) == 3 and len(whole) == 1, inputs
+    assert whole[0]["detail"] == {"imageId": "ami-1"} and whole[0]["account"] == HUB
+    assert whole[0]["source"] == "ferry.requests" and whole[0]["detail-type"] == "whole"
+
+
+# ------------------------------------------------------------------ the bus policy
+def _policy(*statements):
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def test_another_account_puts_events_only_as_the_bus_policy_allows(hub):
+    sm = hub.machine("share")
+    hub.rule("share", "share-image", {"Arn": sm, "RoleArn": hub.target_role("r", sm)})
+    b_events = aws_client(hub.url, "events", as_account(hub.url, B))
+    c_events = aws_client(hub.url, "events", as_account(hub.url, C))
+    # No policy: B is refused, entry by entry.
+    refused = b_events.put_events(Entries=[entry({"from": B}, bus=BUS_ARN)])
+    assert refused["FailedEntryCount"] == 1, refused
+    assert refused["Entries"][0]["ErrorCode"] == "AccessDeniedException", refused
+    assert "events:PutEvents" in refused["Entries"][0]["ErrorMessage"]
+    assert hub.executions(sm) == []
+
+    hub.events.put_permission(EventBusName=BUS, Policy=_policy(
+        {"Sid": "accounts", "Effect": "Allow", "Principal": {"AWS": [B]}, "Action": "events:PutEvents",
+         "Resource": BUS_ARN}))
+    accepted = b_events.put_events(Entries=[entry({"from": B}, bus=BUS_ARN)])
+    assert accepted["FailedEntryCount"] == 0, accepted
+    mixed = c_events.put_events(Entries=[entry({"from": C}, bus=BUS_ARN)])
+    assert mixed["FailedEntryCount"] == 1 and mixed["Entries"][0]["ErrorCode"] == "AccessDeniedException"
+    runs = hub.executions(sm)
+    assert len(runs) == 1 and runs[0]["status"] == "SUCCEEDED", runs
+    event = json.loads(runs[0]["input"])
+    # The event on the hub's bus names the account that sent it.
+    assert event["detail"] == {"from": B} and event["account"] == B, event
+
+
+def test_an_organization_condition_admits_its_members_only(hub):
+    org = aws_client(hub.url, "organizations")
+    org_id = org.create_organization(FeatureSet="ALL")["Organization"]["Id"]
+    status = org.create_account(AccountName="member", Email="m@example.com")["CreateAccountStatus"]
+    member = org.describe_create_account_status(CreateAccountRequestId=status["Id"])["CreateAccountStatus"][
+        "AccountId"]
+    sm = hub.machine("share")
+    hub.rule("share", "share-image", {"Arn": sm, "RoleArn": hub.target_role("r", sm), "InputPath": "$.detail"})
+    hub.events.put_permission(EventBusName=BUS, Policy=_policy(
+        {"Sid": "org", "Effect": "Allow", "Principal": "*", "Action": "events:PutEvents", "Resource": BUS_ARN,
+         "Condition": {"StringEquals": {"aws:PrincipalOrgID": org_id}}}))
+    ok = aws_client(hub.url, "events", as_account(hub.url, member)).put_events(
+        Entries=[entry({"from": "member"}, bus=BUS_ARN)])
+    no = aws_client(hub.url, "events", as_account(hub.url, C)).put_events(
+        Entries=[entry({"from": C}, bus=BUS_ARN)])
+    assert ok["FailedEntryCount"] == 0 and no["FailedEntryCount"] == 1, (ok, no)
+    assert [json.loads(r["input"]) for r in hub.executions(sm)] == [{"from": "member"}]
+
+
+def test_a_bus_of_another_account_that_does_not_exist(hub):
+    answer = aws_client(hub.url, "events", as_account(hub.url, B)).put_events(
+        Entries=[entry({"a": 1}, bus=f"arn:aws:events:{REGION}:{HUB}:event-bus/nope")])
+    assert answer["FailedEntryCount"] == 1 and answer["Entries"][0]["ErrorCode"] == "ResourceNotFoundException"
