@@ -922,3 +922,35 @@ pub fn run_ferry(
     );
     out
 }
+
+/// A fresh account id for this run (the world outlives test runs; accounts are global):
+/// `base` keeps the test files apart, `n` the accounts of one test.
+pub fn fresh_account_id(base: u64, n: u64) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    format!("{:012}", base + (nanos / 1000 % 10_000_000) * 10 + n)
+}
+
+/// The world for one test at a time ([`SERIAL`]), with no fault armed.
+pub async fn serial_world() -> (tokio::sync::MutexGuard<'static, ()>, World) {
+    let guard = SERIAL.lock().await;
+    let world = World::connect().await;
+    world.clear_faults();
+    (guard, world)
+}
+
+/// One image by id as the account of `config` sees it (panics when it does not).
+pub async fn image_as(config: &aws_config::SdkConfig, image_id: &str) -> ec2t::Image {
+    aws_sdk_ec2::Client::new(config)
+        .describe_images()
+        .image_ids(image_id)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("DescribeImages {image_id}: {e:?}"))
+        .images()
+        .first()
+        .unwrap_or_else(|| panic!("{image_id} not found"))
+        .clone()
+}

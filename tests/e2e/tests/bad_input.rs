@@ -152,16 +152,9 @@ fn the_corpus_has_at_least_50_well_formed_cases() {
     }
 }
 
-/// A fresh account id per run (the world outlives test runs; accounts are global).
+/// A fresh account id per run (see [`fresh_account_id`]).
 fn account(n: u64) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
-    format!(
-        "{:012}",
-        300_000_000_000 + (nanos / 1000 % 10_000_000) * 10 + n
-    )
+    fresh_account_id(300_000_000_000, n)
 }
 
 async fn launch(

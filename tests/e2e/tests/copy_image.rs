@@ -10,38 +10,18 @@ use ferry_e2e::*;
 use serde_json::{json, Value};
 
 async fn setup() -> (tokio::sync::MutexGuard<'static, ()>, World) {
-    let guard = SERIAL.lock().await;
-    let world = World::connect().await;
-    world.clear_faults();
+    let (guard, world) = serial_world().await;
     world.control("DELETE", "/ferry-world/calls", None);
     (guard, world)
 }
 
-/// A fresh account id per run (the world outlives test runs; accounts are global).
+/// A fresh account id per run (see [`fresh_account_id`]).
 fn account(n: u64) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
-    format!(
-        "{:012}",
-        200_000_000_000 + (nanos / 1000 % 10_000_000) * 10 + n
-    )
+    fresh_account_id(200_000_000_000, n)
 }
 
 async fn hub_key(world: &World, label: &str) -> String {
     create_key(&world.config, &format!("ferry e2e {label} (CMK-A)"), None).await
-}
-
-async fn image_as(config: &aws_config::SdkConfig, image_id: &str) -> ec2t::Image {
-    aws_sdk_ec2::Client::new(config)
-        .describe_images()
-        .image_ids(image_id)
-        .send()
-        .await
-        .expect("DescribeImages")
-        .images()[0]
-        .clone()
 }
 
 /// The KMS keys of an image's snapshots, as the image's owner sees them.

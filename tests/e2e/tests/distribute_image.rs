@@ -16,9 +16,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 async fn setup() -> (tokio::sync::MutexGuard<'static, ()>, World) {
-    let guard = SERIAL.lock().await;
-    let world = World::connect().await;
-    world.clear_faults();
+    let (guard, world) = serial_world().await;
     world.control("DELETE", "/ferry-world/calls", None);
     (guard, world)
 }
@@ -34,19 +32,6 @@ fn fresh_accounts(base: u64, count: usize) -> Vec<String> {
     (0..count as u64)
         .map(|i| format!("{:012}", base + (micros % 1_000_000) * 1000 + i))
         .collect()
-}
-
-async fn image_as(config: &aws_config::SdkConfig, image_id: &str) -> ec2t::Image {
-    aws_sdk_ec2::Client::new(config)
-        .describe_images()
-        .image_ids(image_id)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("DescribeImages {image_id}: {e:?}"))
-        .images()
-        .first()
-        .unwrap_or_else(|| panic!("{image_id} not found"))
-        .clone()
 }
 
 fn snapshot_ids(image: &ec2t::Image) -> Vec<String> {

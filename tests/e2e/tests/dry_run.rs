@@ -16,22 +16,12 @@ use serde_json::{json, Value};
 use std::time::Instant;
 
 async fn setup() -> (tokio::sync::MutexGuard<'static, ()>, World) {
-    let guard = SERIAL.lock().await;
-    let world = World::connect().await;
-    world.clear_faults();
-    (guard, world)
+    serial_world().await
 }
 
-/// A fresh account id per run (the world outlives test runs; accounts are global).
+/// A fresh account id per run (see [`fresh_account_id`]).
 fn account(n: u64) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
-    format!(
-        "{:012}",
-        400_000_000_000 + (nanos / 1000 % 10_000_000) * 10 + n
-    )
+    fresh_account_id(400_000_000_000, n)
 }
 
 fn describe_call(call: &Value) -> String {

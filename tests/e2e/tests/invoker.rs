@@ -18,23 +18,13 @@ use std::process::Output;
 /// The hub's ExternalId for the invoker role (the pipelines' shared secret).
 const HUB_EXTERNAL_ID: &str = "ferry-e2e-invoker-9";
 
-/// A fresh account id per run (the world outlives test runs; accounts are global).
+/// A fresh account id per run (see [`fresh_account_id`]).
 fn account(n: u64) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
-    format!(
-        "{:012}",
-        400_000_000_000 + (nanos / 1000 % 10_000_000) * 10 + n
-    )
+    fresh_account_id(600_000_000_000, n)
 }
 
 async fn setup() -> (tokio::sync::MutexGuard<'static, ()>, World) {
-    let guard = SERIAL.lock().await;
-    let world = World::connect().await;
-    world.clear_faults();
-    (guard, world)
+    serial_world().await
 }
 
 /// Runs `ferry args...` as a pipeline of the account whose `keys` it has: the world's

@@ -10,10 +10,7 @@ const B: &str = "222233334444";
 const C: &str = "555566667777";
 
 async fn setup() -> (tokio::sync::MutexGuard<'static, ()>, World) {
-    let guard = SERIAL.lock().await;
-    let world = World::connect().await;
-    world.clear_faults();
-    (guard, world)
+    serial_world().await
 }
 
 async fn launch_permissions(world: &World, image_id: &str) -> Vec<ec2t::LaunchPermission> {

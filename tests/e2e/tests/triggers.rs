@@ -15,16 +15,9 @@ use ferry_e2e::*;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
-/// A fresh account id per run (the world outlives test runs; accounts are global).
+/// A fresh account id per run (see [`fresh_account_id`]).
 fn account(n: u64) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
-    format!(
-        "{:012}",
-        500_000_000_000 + (nanos / 1000 % 10_000_000) * 10 + n
-    )
+    fresh_account_id(500_000_000_000, n)
 }
 
 /// EventBridge PutEvents (JSON protocol, AWSEvents.PutEvents) with `keys`' access key,
