@@ -226,6 +226,17 @@ async fn new_events(
     Ok(events)
 }
 
+/// An event that ends the execution (succeeded, failed, timed out, aborted).
+fn is_execution_end(e: &HistoryEvent) -> bool {
+    matches!(
+        e.r#type(),
+        HistoryEventType::ExecutionSucceeded
+            | HistoryEventType::ExecutionFailed
+            | HistoryEventType::ExecutionTimedOut
+            | HistoryEventType::ExecutionAborted
+    )
+}
+
 /// Follows the execution until it ends, showing its progress on stderr; returns how it
 /// ended.
 pub async fn follow(
@@ -249,9 +260,10 @@ pub async fn follow(
         for line in lines {
             let _ = writeln!(err, "{line}");
         }
-        let outcome = describe(sfn, arn).await?;
-        if outcome.ended() {
-            return Ok(outcome);
+        // The history says when the execution ended; only then is it described (one
+        // call per poll while it runs, not two).
+        if events.iter().any(is_execution_end) {
+            return describe(sfn, arn).await;
         }
         if live {
             let _ = write!(err, "{}", progress.status_line());
