@@ -224,15 +224,26 @@ pub async fn launch(
     let id = run.instances()[0].instance_id().unwrap().to_string();
     let started = Instant::now();
     loop {
-        let d = ec2
-            .describe_instances()
-            .instance_ids(&id)
-            .send()
-            .await
-            .expect("DescribeInstances");
-        let i = d.reservations()[0].instances()[0].clone();
-        let state = crate::state(&i);
-        if state != "pending" {
+        // A just-launched id may be unknown for a while (EC2 eventual consistency,
+        // the world's describeNotFoundAfterCreateSeconds): that is still "pending".
+        let d = match ec2.describe_instances().instance_ids(&id).send().await {
+            Ok(d) => Some(d),
+            Err(e) => {
+                use aws_sdk_ec2::error::ProvideErrorMetadata;
+                assert_eq!(
+                    e.code(),
+                    Some("InvalidInstanceID.NotFound"),
+                    "DescribeInstances: {e:?}"
+                );
+                None
+            }
+        };
+        let i = d.map(|d| d.reservations()[0].instances()[0].clone());
+        let state = i
+            .as_ref()
+            .map(crate::state)
+            .unwrap_or_else(|| "pending".into());
+        if let (Some(i), false) = (i, state == "pending") {
             let _ = ec2.terminate_instances().instance_ids(&id).send().await;
             return Ok((
                 state,
