@@ -17,6 +17,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import urllib.error
 import urllib.request
 import uuid
 import zipfile
@@ -669,6 +670,45 @@ def test_input_after_parameters_over_the_limit_fails(world, echo_function, paylo
     # Under the lowered limit, a small payload still runs.
     d, _, _ = _run(world, definition, {"pad": "z" * 100})
     assert d["status"] == "SUCCEEDED", d
+
+
+# ---------------------------------------------------------------------------------------
+# EventBridge Scheduler: the deployed schedule, fired over HTTP (rules/scheduler.py)
+# ---------------------------------------------------------------------------------------
+
+
+def test_the_deployed_schedule_fires_over_http_only_when_enabled(world):
+    schedule = world["schedules"]["DistributeImageSchedule"]
+    assert schedule["name"] == f"{world['stack']}-distribute-image" and schedule["group"] == "default"
+    fire = {"accountId": world["hubAccountId"], "region": world["region"], "name": schedule["name"]}
+    machine = world["stateMachines"]["distribute-image"]
+    sfn = _client(world, "stepfunctions")
+    before = {e["executionArn"] for e in sfn.list_executions(stateMachineArn=machine)["executions"]}
+
+    answer = _control(world, "POST", "/ferry-world/schedules/fire", fire)
+    assert answer["invoked"] is False and answer["state"] == "DISABLED" and answer["executionArn"] is None, answer
+    assert {e["executionArn"] for e in sfn.list_executions(stateMachineArn=machine)["executions"]} == before
+
+    scheduler = _client(world, "scheduler")
+    s = scheduler.get_schedule(Name=schedule["name"])
+    update = {k: s[k] for k in ("Name", "GroupName", "ScheduleExpression", "ScheduleExpressionTimezone",
+                                "FlexibleTimeWindow", "Target", "Description")}
+    scheduler.update_schedule(**update, State="ENABLED")
+    try:
+        answer = _control(world, "POST", "/ferry-world/schedules/fire", {"arn": schedule["arn"]})
+    finally:
+        scheduler.update_schedule(**update, State="DISABLED")
+    assert answer["invoked"] is True and answer["failure"] is None and answer["input"] == {}, answer
+    assert answer["targetArn"] == machine and answer["executionArn"].startswith(
+        machine.replace(":stateMachine:", ":execution:"))
+    d = sfn.describe_execution(executionArn=answer["executionArn"])
+    assert json.loads(d["input"]) == {}
+    seen = _control(world, "GET", "/ferry-world/events/invocations")
+    assert answer["executionArn"] in [x.get("executionArn") for x in seen["delivered"] if x["source"] == "scheduler"]
+
+    with pytest.raises(urllib.error.HTTPError) as e:
+        _control(world, "POST", "/ferry-world/schedules/fire", {**fire, "name": "no-such-schedule"})
+    assert e.value.code == 404 and json.load(e.value)["error"] == "ResourceNotFoundException"
 
 
 # ---------------------------------------------------------------------------------------

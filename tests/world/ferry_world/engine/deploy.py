@@ -16,7 +16,10 @@ Globals and Properties) whose zip holds a ``bootstrap`` that execs
 For every ``AWS::Serverless::StateMachine``: its DefinitionUri with DefinitionSubstitutions
 resolved (``!GetAtt X.Arn`` -> the function's ARN), an IAM role, and the state machine
 ``ferry-<name>`` (MigrateInstanceStateMachine -> ferry-migrate-instance).
-``AWS::Logs::LogGroup`` resources become log groups.
+``AWS::Logs::LogGroup`` resources become log groups. The template's other resources (its
+plain IAM roles, EventBridge buses and rules, EventBridge Scheduler schedules) are deployed
+by ``deploy_stack`` (buses.py, schedules.py); the stack's outputs are published for
+DescribeStacks.
 
 Idempotent: re-running updates functions (code and configuration), roles and state
 machines in place. Builds nothing: a missing binary is an error naming the build to run.
@@ -521,14 +524,19 @@ def deploy(template_path: Path, binaries: Path, endpoint: str, region: str, stac
                 name=sm["name"], type=props.get("Type", "STANDARD"), **kwargs
             )["stateMachineArn"]
 
-    # The stack's outputs, as CloudFormation shows them (DescribeStacks): the ferry CLI
-    # finds the state machines there. The world deploys the resources itself; this stack
-    # only carries the outputs (`<StateMachine>Arn`, as template.yaml names them).
-    publish_stack_outputs(endpoint, region, stack, {f"{logical}Arn": sm["arn"] for logical, sm in machines.items()})
+    # The template's plain resources (AWS::IAM::Role, the request bus and its rules, the
+    # schedule), as a CloudFormation deployment with the parameters' defaults makes them
+    # (deploy_stack).
+    deployed: dict = {}
+    outputs = deploy_stack(template_path, endpoint, account, region, {}, stack, report=deployed)
 
-    # The template's plain resources (AWS::IAM::Role, the request bus and its rules), as
-    # a CloudFormation deployment with the parameters' defaults makes them (deploy_stack).
-    deploy_stack(template_path, endpoint, account, region, {}, stack)
+    # The stack's outputs, as CloudFormation shows them (DescribeStacks): the ferry CLI
+    # finds the state machines there (`<StateMachine>Arn`, as template.yaml names them).
+    # The world deploys the resources itself; this stack only carries the outputs.
+    publish_stack_outputs(endpoint, region, stack, {
+        **{k: v for k, v in outputs.items() if isinstance(v, str)},
+        **{f"{logical}Arn": sm["arn"] for logical, sm in machines.items()},
+    })
 
     scale = None
     try:
@@ -545,6 +553,9 @@ def deploy(template_path: Path, binaries: Path, endpoint: str, region: str, stac
         "region": region,
         "stack": stack,
         "stateMachines": {sm["short"]: sm["arn"] for sm in machines.values()},
+        # EventBridge Scheduler schedules by logical id: {"name", "group", "arn"} (fire one
+        # with POST /ferry-world/schedules/fire, rules/scheduler.py).
+        "schedules": deployed.get("schedules", {}),
         "functions": {
             logical: {"name": fn["name"], "arn": fn["arn"], "binary": fn["binary"], "role": fn["role"]}
             for logical, fn in functions.items()
@@ -575,16 +586,20 @@ def publish_stack_outputs(endpoint: str, region: str, stack: str, outputs: dict)
 
 
 def deploy_stack(template_path: Path, endpoint: str, account: str, region: str, parameters: dict,
-                 stack: str = "ferry-target") -> dict:
+                 stack: str = "ferry-target", report: dict | None = None) -> dict:
     """Deploys a template's plain IAM roles (`AWS::IAM::Role`: target-account.yaml's, or
-    template.yaml's invoker role) into `account`, as CloudFormation would: parameters
+    template.yaml's invoker role), its EventBridge buses and rules (buses.py) and its
+    EventBridge Scheduler schedules (schedules.py) into `account`, as CloudFormation
+    would: parameters
     (defaults, AllowedPattern checked, for a CommaDelimitedList on each item), the
     template's Rules (an assertion that fails refuses the deployment with its
     AssertDescription), conditions (a resource or output whose Condition is false is not
     created, and a role it removes is deleted), !If / AWS::NoValue, !Sub with
     AWS::Partition, and !Ref / !GetAtt of what deploy() created for the same `stack`
     (functions, log groups, state machines: they must be deployed). Acts as the account
-    through its OrganizationAccountAccessRole. Returns the stack's Outputs. Idempotent."""
+    through its OrganizationAccountAccessRole. Returns the stack's Outputs (and puts
+    {"schedules": {logical: {"name", "group", "arn"}}} into `report` when given).
+    Idempotent."""
     import boto3
 
     template = load_template(template_path)
@@ -671,6 +686,12 @@ def deploy_stack(template_path: Path, endpoint: str, account: str, region: str, 
     from .buses import deploy_event_resources
 
     deploy_event_resources(resources, resolver, params, created, as_account)
+    # EventBridge Scheduler schedules (template.yaml's scheduled distribute-image): schedules.py.
+    from .schedules import deploy_schedules
+
+    schedules = deploy_schedules(resources, resolver, params, created, as_account)
+    if report is not None:
+        report["schedules"] = schedules
     return {
         k: resolver.resolve(v.get("Value"))
         for k, v in (template.get("Outputs") or {}).items()

@@ -25,7 +25,8 @@ Control API (JSON):
   POST   /ferry-world/config                  config.update(body)
   GET    /ferry-world/clock                   {"now", "scale"}
   POST   /ferry-world/clock/advance           {"seconds": N}
-  POST   /ferry-world/reset                   moto reset + config.reset + faults and calls
+  POST   /ferry-world/reset                   moto reset + config.reset + faults, calls and
+                                              EventBridge / Scheduler invocation records
                                               cleared + Lambda sandboxes stopped
   GET    /ferry-world/functions               the Lambda runner's sandboxes and counts
   GET    /ferry-world/sfn/retries?executionArn=   Retry delays the interpreter chose
@@ -39,7 +40,13 @@ Control API (JSON):
          or "ferry", for template.yaml)
   GET    /ferry-world/events/invocations      EventBridge deliveries to Step Functions
          targets (rules/events.py): {"delivered": [...], "failed": [{rule, targetArn,
-         roleArn, error, cause}]} (AWS: the FailedInvocations metric / a target's DLQ)
+         roleArn, error, cause}]} (AWS: the FailedInvocations metric / a target's DLQ);
+         EventBridge Scheduler's invocations too, with "source": "scheduler"
+  POST   /ferry-world/schedules/fire          invoke an EventBridge Scheduler schedule as
+         when its time comes (rules/scheduler.py, which documents the request and answer):
+         {"name": "ferry-distribute-image", optional "group", "accountId", "region",
+         "scheduledTime"} -> {"invoked", "reason", "executionArn", "failure", "input", ...};
+         a DISABLED schedule invokes nothing; 404 ResourceNotFoundException
   GET    /ferry-world/iam/usage               per evaluated role: calls, and the allowed
                                               actions no call used (rules/iam.py)
   DELETE /ferry-world/iam/usage               forget the usage recorded so far
@@ -536,6 +543,12 @@ class WorldMiddleware:
             WORLD.clear()
             config.reset()
             sfn.RETRY_DELAYS.clear()
+            try:  # EventBridge / EventBridge Scheduler invocation records (rules/events.py)
+                from ..rules import events
+
+                events.reset()
+            except ImportError:
+                pass
             return 200, {"reset": True, "now": clock.now().isoformat()}
         if path == "/ferry-world/functions" and method == "GET":
             runner = lambda_runner.RUNNER
@@ -564,6 +577,10 @@ class WorldMiddleware:
             from ..rules import events
 
             return 200, {"delivered": list(events.DELIVERED), "failed": list(events.FAILED_INVOCATIONS)}
+        if path == "/ferry-world/schedules/fire" and method == "POST":
+            from ..rules import scheduler
+
+            return scheduler.fire_request(body)
         if path == "/ferry-world/iam/usage":
             from ..rules import iam
 

@@ -41,6 +41,10 @@ Modules (rules/):
   events.py               EventBridge: events start Step Functions targets as the
                           target's role; another account's PutEvents follows the bus
                           policy
+  scheduler.py            EventBridge Scheduler: a schedule fired on request (POST
+                          /ferry-world/schedules/fire) invokes its Step Functions
+                          target as its execution role, unless DISABLED (no patch on
+                          moto: nothing to install)
   iam_policy.py           the IAM policy-language evaluator (statements, principals,
                           conditions) used by iam.py, kms.py and trust.py
   common.py, errors.py    shared helpers (backends, callers, clock); error codes/messages

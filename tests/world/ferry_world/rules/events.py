@@ -20,8 +20,11 @@ rules add what ferry's request bus needs (template.yaml, RequestBus):
 Delivery failures (a role that may not start the execution, a role that does not trust
 EventBridge, a state machine that does not exist) do not fail PutEvents, as on AWS: the
 event was accepted; the world records them in FAILED_INVOCATIONS (GET
-/ferry-world/events/failed-invocations), where AWS counts FailedInvocations in CloudWatch
-and sends the event to the target's dead-letter queue when it has one.
+/ferry-world/events/invocations: "failed"), where AWS counts FailedInvocations in
+CloudWatch and sends the event to the target's dead-letter queue when it has one.
+start_execution_as is also how EventBridge Scheduler starts a schedule's Step Functions
+target (rules/scheduler.py); its deliveries and failures are recorded in the same lists,
+with "source": "scheduler".
 """
 from __future__ import annotations
 
@@ -49,10 +52,16 @@ def reset() -> None:
         DELIVERED.clear()
 
 
-def _failed(record: dict) -> None:
-    LOG.warning("EventBridge target invocation failed: %s", record)
+def record_failed(record: dict) -> None:
+    """Record a failed target invocation (EventBridge's, or EventBridge Scheduler's:
+    rules/scheduler.py); `record["source"]` says which."""
+    LOG.warning("%s target invocation failed: %s",
+                "EventBridge Scheduler" if record.get("source") == "scheduler" else "EventBridge", record)
     with _lock:
         FAILED_INVOCATIONS.append(record)
+
+
+_failed = record_failed
 
 
 # =================================================================================
