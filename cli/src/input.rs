@@ -2,7 +2,6 @@
 //! parsers the Preflight steps use before anything is started.
 
 use crate::args::{CopyArgs, MigrateArgs, ShareArgs, Workflow};
-use ferry_core::names::ExecutionContext;
 use ferry_core::FerryError;
 use serde_json::{json, Map, Value};
 use std::io::Read;
@@ -33,14 +32,9 @@ pub fn check(workflow: Workflow, input: &Value) -> Result<(), FerryError> {
         Workflow::ShareImage => share::request::ShareRequest::parse(input).map(drop),
         Workflow::RevokeShare => share::revoke::RevokeRequest::parse(input).map(drop),
         Workflow::CopyImage => copy::request::CopyRequest::parse(input).map(drop),
-        Workflow::DistributeImage => {
-            let context = ExecutionContext {
-                execution_arn: "arn:aws:states:us-east-1:000000000000:execution:ferry-distribute-image:ferry-cli-check".into(),
-                execution_name: "ferry-cli-check".into(),
-                ..Default::default()
-            };
-            distribute::plan::DistributePlan::parse(input, &context).map(drop)
-        }
+        // share.image (a selector) is checked as ResolveImage will; its owner against
+        // the hub only when the run starts (the hub's account is not known here).
+        Workflow::DistributeImage => distribute::plan::DistributePlan::check_request(input, None),
     }
 }
 

@@ -234,6 +234,7 @@ fn distribute_image_builds_the_documented_report() {
         ),
         copies: vec![],
         kept_shared: vec![],
+        resolved_image: None,
     };
     assert_eq!(
         keys(&planned["plan"]),

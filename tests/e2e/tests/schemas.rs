@@ -5,7 +5,6 @@
 //! (an unknown or missing field, a wrong type), while inputs the parser accepts are never
 //! refused by the schema.
 
-use ferry_core::names::ExecutionContext;
 use ferry_core::schemas::{input_schema, WORKFLOWS};
 use ferry_e2e::corpus::*;
 use serde_json::{json, Value};
@@ -30,14 +29,7 @@ fn parse(workflow: &str, input: &Value) -> Result<(), ferry_core::FerryError> {
         "revoke-share" => share::revoke::RevokeRequest::parse(input).map(drop),
         "copy-image" => copy::request::CopyRequest::parse(input).map(drop),
         "distribute-image" => {
-            let context = ExecutionContext {
-                execution_arn:
-                    "arn:aws:states:us-east-1:111122223333:execution:ferry-distribute-image:schema-test"
-                        .into(),
-                execution_name: "schema-test".into(),
-                ..Default::default()
-            };
-            distribute::plan::DistributePlan::parse(input, &context).map(drop)
+            distribute::plan::DistributePlan::check_request(input, Some("111122223333"))
         }
         other => panic!("no parser for {other}"),
     }
@@ -160,7 +152,15 @@ fn good_inputs_pass_the_schema_and_the_parser() {
         ),
         (
             "distribute-image",
-            json!({"share": {"imageId": "ami-0123456789abcdef0"}, "targets": [target], "failFast": true, "dryRun": true}),
+            json!({"share": {"imageId": "ami-0123456789abcdef0"}, "targets": [target.clone()], "failFast": true, "dryRun": true}),
+        ),
+        (
+            "distribute-image",
+            json!({"share": {"image": {"namePattern": "golden-al2023-*"}, "shareSnapshots": true}, "targets": [target.clone()]}),
+        ),
+        (
+            "distribute-image",
+            json!({"share": {"image": {"owner": "111122223333", "namePattern": "golden-?"}}, "targets": [target]}),
         ),
     ];
     for (workflow, input) in good {

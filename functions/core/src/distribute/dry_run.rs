@@ -35,6 +35,8 @@ pub struct DistributeDryRun {
     pub copies: Vec<PlannedCopy>,
     /// Accounts whose share the copies would not revoke (targets in several regions).
     pub kept_shared: Vec<String>,
+    /// The image `share.image` resolved to (null when the request named `share.imageId`).
+    pub resolved_image: Option<super::resolve::ResolvedImage>,
 }
 
 /// One target's copy-image dry run, in short: the copy's name and key and whether the

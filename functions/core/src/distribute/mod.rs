@@ -6,6 +6,8 @@
 //! `functions/steps/src/bin/distribute-preflight.rs` → `ferry_steps::distribute::preflight`
 //! → here:
 //!
+//! - [`resolve`]: `share.image`, the newest available AMI whose name matches a pattern
+//!   (state `ResolveImage`, before Preflight; the scheduled path).
 //! - [`plan`]: the request parsed into the plan (the share, one copy request per target).
 //! - [`io`]: what each step takes and returns.
 //! - [`target_failed`]: a failed target's report line.
@@ -41,6 +43,7 @@ pub const MAX_EXECUTION_NAME: usize = 80;
 pub mod dry_run;
 pub mod io;
 pub mod plan;
+pub mod resolve;
 pub mod target_failed;
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The distribute-image request, checked target by target as copy-image would check it,
 //! and the plan the Map runs.
 
+use super::resolve::{self, ResolvedImage};
 use super::{MAX_EXECUTION_NAME, MAX_TARGETS};
 use crate::copy::request::CopyRequest;
 use crate::errors::FerryError;
@@ -35,6 +36,10 @@ struct RawDistribute {
     fail_fast: Option<bool>,
     #[serde(default)]
     dry_run: Option<bool>,
+    /// Set by the ResolveImage state when the request named `share.image`: the image it
+    /// resolved to (carried to the output).
+    #[serde(default)]
+    resolved_image: Option<ResolvedImage>,
 }
 
 /// One target, ready for the Map: its nested execution's name and copy-image request
@@ -70,6 +75,10 @@ pub struct DistributePlan {
     /// A dry run's warnings: what it checks and does not (see [`super::dry_run`]).
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// The image `share.image` resolved to (ResolveImage), when the request named one
+    /// (always in the JSON, null otherwise: the Report state reads it).
+    #[serde(default)]
+    pub resolved_image: Option<ResolvedImage>,
 }
 
 /// The region of an execution ARN (`arn:aws:states:<region>:<account>:execution:...`).
@@ -122,12 +131,29 @@ impl DistributePlan {
                 "share: must be the share-image request (an object with imageId)",
             ));
         };
+        if share.contains_key("image") {
+            // ResolveImage runs before Preflight and replaces the selector by its image.
+            resolve::selector_of(
+                value,
+                execution_account(&execution.execution_arn).as_deref(),
+            )?;
+            return Err(FerryError::invalid_input(
+                "share.image: the selector is resolved by the ResolveImage state, which did not run",
+            ));
+        }
         let image_id = share
             .get("imageId")
             .and_then(Value::as_str)
-            .ok_or_else(|| FerryError::invalid_input("share.imageId: required"))?
+            .ok_or_else(|| {
+                FerryError::invalid_input(
+                    "share.imageId: required (or share.image, a selector of the newest image by name)",
+                )
+            })?
             .to_string();
         check_resource_id("share.imageId", "ami", &image_id)?;
+        if let Some(resolved) = &raw.resolved_image {
+            resolve::check_resolved(resolved, &image_id)?;
+        }
         if raw.targets.is_empty() {
             return Err(FerryError::invalid_input(
                 "targets: give at least one target",
@@ -244,17 +270,61 @@ impl DistributePlan {
             kept_shared,
             dry_run,
             warnings,
+            resolved_image: raw.resolved_image,
         })
     }
+
+    /// A request checked before a start (`ferry`, the schema test), as Preflight will
+    /// check it; a `share.image` selector as ResolveImage will (its owner against the hub
+    /// only when `hub_account` is known), the rest with a stand-in for its image.
+    pub fn check_request(value: &Value, hub_account: Option<&str>) -> Result<(), FerryError> {
+        let account = hub_account.unwrap_or("000000000000");
+        let context = ExecutionContext {
+            execution_arn: format!(
+                "arn:aws:states:us-east-1:{account}:execution:ferry-distribute-image:ferry-check"
+            ),
+            execution_name: "ferry-check".into(),
+            ..Default::default()
+        };
+        match resolve::selector_of(value, hub_account)? {
+            None => Self::parse(value, &context).map(drop),
+            Some(selector) => {
+                let stand_in = ResolvedImage {
+                    image_id: "ami-00000000000000000".into(),
+                    name: "stand-in".into(),
+                    creation_date: "2026-01-01T00:00:00.000Z".into(),
+                    owner_id: account.into(),
+                    name_pattern: selector.name_pattern,
+                    matched: 1,
+                };
+                Self::parse(&resolve::resolved_request(value, &stand_in), &context).map(drop)
+            }
+        }
+    }
+}
+
+/// The account of an execution ARN (`arn:aws:states:<region>:<account>:execution:...`).
+pub fn execution_account(execution_arn: &str) -> Option<String> {
+    let parts: Vec<&str> = execution_arn.split(':').collect();
+    (parts.len() > 5 && !parts[4].is_empty()).then(|| parts[4].to_string())
 }
 
 /// `share`: share-image's input (its schema, without the targets: distribute-image shares
 /// with its targets' accounts).
 #[cfg(feature = "schema")]
-fn share_request_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+fn share_request_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let selector = generator.subschema_for::<super::resolve::ImageSelector>();
     schemars::json_schema!({
         "type": "object",
-        "description": "what share-image is to do (its input; the accounts are the targets')"
+        "description": "what share-image is to do (its input; the accounts are the targets'), naming the image by imageId or by image, a selector of the newest available image this account owns whose name matches namePattern (resolved when the run starts)",
+        "properties": {
+            "imageId": {"type": "string", "pattern": "^ami-([0-9a-f]{8}|[0-9a-f]{17})$"},
+            "image": selector
+        },
+        "oneOf": [
+            {"required": ["imageId"], "not": {"required": ["image"]}},
+            {"required": ["image"], "not": {"required": ["imageId"]}}
+        ]
     })
 }
 
@@ -641,6 +711,7 @@ mod tests {
                 share: share.clone(),
                 copies,
                 kept_shared: plan.kept_shared.clone(),
+                resolved_image: plan.resolved_image.clone(),
             },
             plan.warnings.clone(),
         );
