@@ -55,7 +55,7 @@ pub struct Global {
     pub assume_role_external_id: Option<String>,
 }
 
-/// The five workflows, by the names their state machines carry.
+/// The six workflows, by the names their state machines carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Workflow {
     #[value(name = "migrate-instance", alias = "migrate")]
@@ -68,15 +68,18 @@ pub enum Workflow {
     CopyImage,
     #[value(name = "distribute-image", alias = "distribute")]
     DistributeImage,
+    #[value(name = "migrate-fleet", alias = "fleet")]
+    MigrateFleet,
 }
 
 impl Workflow {
-    pub const ALL: [Workflow; 5] = [
+    pub const ALL: [Workflow; 6] = [
         Workflow::MigrateInstance,
         Workflow::ShareImage,
         Workflow::RevokeShare,
         Workflow::CopyImage,
         Workflow::DistributeImage,
+        Workflow::MigrateFleet,
     ];
 
     pub fn name(self) -> &'static str {
@@ -86,6 +89,7 @@ impl Workflow {
             Workflow::RevokeShare => "revoke-share",
             Workflow::CopyImage => "copy-image",
             Workflow::DistributeImage => "distribute-image",
+            Workflow::MigrateFleet => "migrate-fleet",
         }
     }
 
@@ -97,6 +101,7 @@ impl Workflow {
             Workflow::RevokeShare => "RevokeShareStateMachineArn",
             Workflow::CopyImage => "CopyImageStateMachineArn",
             Workflow::DistributeImage => "DistributeImageStateMachineArn",
+            Workflow::MigrateFleet => "MigrateFleetStateMachineArn",
         }
     }
 

@@ -35,6 +35,7 @@ pub fn check(workflow: Workflow, input: &Value) -> Result<(), FerryError> {
         // share.image (a selector) is checked as ResolveImage will; its owner against
         // the hub only when the run starts (the hub's account is not known here).
         Workflow::DistributeImage => distribute::plan::DistributePlan::check_request(input, None),
+        Workflow::MigrateFleet => ferry_core::fleet::request::FleetRequest::parse(input).map(drop),
     }
 }
 

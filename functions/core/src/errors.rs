@@ -150,6 +150,35 @@ impl ErrorName {
     }
 }
 
+impl ErrorName {
+    /// Refusals: a Preflight refused the request or the source before any mutating call
+    /// (nothing was created, nothing to roll back). migrate-fleet reports such a
+    /// migration as skipped by preflight, not as failed.
+    pub const fn is_refusal(self) -> bool {
+        matches!(
+            self,
+            ErrorName::InvalidInput
+                | ErrorName::InstanceNotFound
+                | ErrorName::SubnetNotFound
+                | ErrorName::SecurityGroupNotFound
+                | ErrorName::InvalidInstanceState
+                | ErrorName::UnsupportedRootDevice
+                | ErrorName::SameAvailabilityZone
+                | ErrorName::InstanceTypeNotOffered
+                | ErrorName::SecurityGroupVpcMismatch
+                | ErrorName::SourceProtected
+                | ErrorName::UnsupportedConfiguration
+        )
+    }
+
+    /// The name of an `errorType` string (`Ferry.SameAvailabilityZone`), if it is one.
+    pub fn from_error_type(error_type: &str) -> Option<ErrorName> {
+        ErrorName::ALL
+            .into_iter()
+            .find(|n| n.as_str() == error_type)
+    }
+}
+
 impl fmt::Display for ErrorName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

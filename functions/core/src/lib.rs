@@ -19,6 +19,7 @@ pub mod copy;
 pub mod distribute;
 pub mod dry_run;
 pub mod errors;
+pub mod fleet;
 pub mod io;
 pub mod migrate;
 pub mod names;

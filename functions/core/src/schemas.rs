@@ -1,4 +1,4 @@
-//! JSON Schemas of the five workflow inputs (feature `schema`), generated from the very
+//! JSON Schemas of the six workflow inputs (feature `schema`), generated from the very
 //! structs each Preflight deserializes the input into (serde's field names, required
 //! fields, types, enums, `additionalProperties: false` from `deny_unknown_fields`). The
 //! parsers then check what a schema cannot say (id formats, limits, combinations). The
@@ -8,12 +8,13 @@
 use serde_json::Value;
 
 /// The workflows, as their state machines and schema files are named.
-pub const WORKFLOWS: [&str; 5] = [
+pub const WORKFLOWS: [&str; 6] = [
     "migrate-instance",
     "share-image",
     "revoke-share",
     "copy-image",
     "distribute-image",
+    "migrate-fleet",
 ];
 
 /// The input schema of `workflow`, with its `$id` and title; `None` for an unknown name.
@@ -24,6 +25,7 @@ pub fn input_schema(workflow: &str) -> Option<Value> {
         "revoke-share" => crate::share::revoke::input_schema(),
         "copy-image" => crate::copy::request::input_schema(),
         "distribute-image" => crate::distribute::plan::input_schema(),
+        "migrate-fleet" => crate::fleet::request::input_schema(),
         _ => return None,
     };
     let mut value = serde_json::to_value(schema).ok()?;

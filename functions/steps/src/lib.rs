@@ -12,6 +12,7 @@ pub mod aws;
 pub mod cleanup;
 pub mod copy;
 pub mod distribute;
+pub mod fleet;
 pub mod images;
 pub mod keys;
 pub mod migrate;

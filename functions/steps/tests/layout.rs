@@ -8,7 +8,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-const WORKFLOWS: [&str; 4] = ["migrate", "share", "copy", "distribute"];
+const WORKFLOWS: [&str; 5] = ["migrate", "share", "copy", "distribute", "fleet"];
 
 fn steps_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

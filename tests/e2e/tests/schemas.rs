@@ -31,6 +31,7 @@ fn parse(workflow: &str, input: &Value) -> Result<(), ferry_core::FerryError> {
         "distribute-image" => {
             distribute::plan::DistributePlan::check_request(input, Some("111122223333"))
         }
+        "migrate-fleet" => ferry_core::fleet::request::FleetRequest::parse(input).map(drop),
         other => panic!("no parser for {other}"),
     }
 }
@@ -161,6 +162,17 @@ fn good_inputs_pass_the_schema_and_the_parser() {
         (
             "distribute-image",
             json!({"share": {"image": {"owner": "111122223333", "namePattern": "golden-?"}}, "targets": [target]}),
+        ),
+        (
+            "migrate-fleet",
+            json!({"migrations": [{"sourceInstanceId": "i-0123456789abcdef0", "targetSubnetId": "subnet-0123456789abcdef1", "sourceAction": "stop"},
+                                  {"sourceInstanceId": "i-0123456789abcdef1", "targetSubnetId": "subnet-0123456789abcdef1"}],
+                   "maxConcurrency": 5, "maxFailures": 1}),
+        ),
+        (
+            "migrate-fleet",
+            json!({"selector": {"tags": {"app": "web"}, "availabilityZone": "us-east-1a"}, "targetSubnetIds": ["subnet-0123456789abcdef1"],
+                   "options": {"keepImage": true}, "maxFailures": null, "dryRun": true}),
         ),
     ];
     for (workflow, input) in good {

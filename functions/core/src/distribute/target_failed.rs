@@ -2,29 +2,13 @@
 
 use super::io::{TargetFailedInput, TargetResult};
 use crate::errors::ErrorName;
-use serde_json::Value;
 
 /// The failed target's report: a nested execution that failed comes back as
 /// `States.TaskFailed` whose Cause is the child's DescribeExecution as JSON; its own
 /// Error and Cause (e.g. `Ferry.TargetAccessDenied`) are what the operator needs.
 pub fn target_failed(input: &TargetFailedInput) -> TargetResult {
-    let caught = input.error.clone().unwrap_or_default();
-    let (error, cause) = match serde_json::from_str::<Value>(&caught.cause) {
-        Ok(Value::Object(child)) => {
-            let field = |a: &str, b: &str| {
-                child
-                    .get(a)
-                    .or_else(|| child.get(b))
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            };
-            match field("Error", "error") {
-                Some(e) => (e, field("Cause", "cause").unwrap_or_default()),
-                None => (caught.error.clone(), caught.cause.clone()),
-            }
-        }
-        _ => (caught.error.clone(), caught.cause.clone()),
-    };
+    let failure = input.error.clone().unwrap_or_default().nested();
+    let (error, cause) = (failure.error, failure.cause);
     TargetResult {
         account_id: input.target.account_id.clone(),
         region: input.target.region.clone(),
