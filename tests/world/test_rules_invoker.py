@@ -20,13 +20,13 @@ from botocore.exceptions import ClientError
 
 from ferry_world.engine import config, deploy
 from ferry_world.rules import iam as iam_rule
-from worldtest import REGION, aws_client, reset_world
+from worldtest import REGION, aws_client, reset_world, template_workflows
 
 WORLD_RULES = ("sharing", "trust", "iam")
 HUB, B, C = "123456789012", "222233334444", "333344445555"
 ORG_ROLE = "OrganizationAccountAccessRole"
 TEMPLATE = deploy.REPO_ROOT / "template.yaml"
-WORKFLOWS = ("migrate-instance", "share-image", "revoke-share", "copy-image", "distribute-image")
+WORKFLOWS = template_workflows()  # as template.yaml declares them
 EXTERNAL_ID = "ferry-pipelines-7f3a"
 INVOKER_ARN = f"arn:aws:iam::{HUB}:role/ferry-InvokerRole"
 PASS = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})

@@ -21,12 +21,12 @@ from ferry_world.engine import config, deploy, faults
 from ferry_world.rules import events as events_rule
 from ferry_world.rules import iam as iam_rule
 from ferry_world.rules import scheduler as scheduler_rule
-from worldtest import REGION, aws_client, reset_world
+from worldtest import REGION, aws_client, reset_world, template_workflows
 
 WORLD_RULES = ("trust", "iam", "events")
 HUB = "123456789012"
 TEMPLATE = deploy.REPO_ROOT / "template.yaml"
-WORKFLOWS = ("migrate-instance", "share-image", "revoke-share", "copy-image", "distribute-image")
+WORKFLOWS = template_workflows()  # as template.yaml declares them
 SCHEDULE = "ferry-distribute-image"
 SCHEDULE_ROLE = "ferry-DistributeImageScheduleRole"
 SCHEDULE_ROLE_ARN = f"arn:aws:iam::{HUB}:role/{SCHEDULE_ROLE}"

@@ -39,3 +39,18 @@ def aws_client(url: str, service: str = "ec2", creds: dict | None = None, *, acc
 def reset_world(url: str) -> None:
     """moto's reset: every account's resources are gone (the rules' state with them)."""
     urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST")).read()
+
+
+def template_workflows() -> tuple[str, ...]:
+    """The state machines of template.yaml by their short names (migrate-instance, ...),
+    in template order: the tests that stand in for the deployed machines make these."""
+    import re
+
+    from ferry_world.engine import deploy
+
+    template = deploy.load_template(deploy.REPO_ROOT / "template.yaml")
+    return tuple(
+        deploy.kebab(re.sub(r"StateMachine$", "", logical))
+        for logical, res in (template.get("Resources") or {}).items()
+        if res.get("Type") == "AWS::Serverless::StateMachine"
+    )

@@ -37,6 +37,9 @@ pub enum ErrorName {
     SecurityGroupVpcMismatch,
     SourceProtected,
     UnsupportedConfiguration,
+    /// Another execution is migrating this source now (its image or new instance still
+    /// carries `ferry:in-flight`): one migration per source instance at a time.
+    MigrationInProgress,
     // --- refusals of the sharing and copying workflows
     /// The image does not exist, or is not visible to the account asking.
     ImageNotFound,
@@ -69,7 +72,7 @@ pub enum ErrorName {
 }
 
 impl ErrorName {
-    pub const ALL: [ErrorName; 29] = [
+    pub const ALL: [ErrorName; 30] = [
         ErrorName::ImageNotReady,
         ErrorName::InstanceNotReady,
         ErrorName::ShareNotYetVisible,
@@ -87,6 +90,7 @@ impl ErrorName {
         ErrorName::SecurityGroupVpcMismatch,
         ErrorName::SourceProtected,
         ErrorName::UnsupportedConfiguration,
+        ErrorName::MigrationInProgress,
         ErrorName::ImageNotFound,
         ErrorName::ProductCodes,
         ErrorName::EncryptedImageCannotBePublic,
@@ -121,6 +125,7 @@ impl ErrorName {
             ErrorName::SecurityGroupVpcMismatch => "Ferry.SecurityGroupVpcMismatch",
             ErrorName::SourceProtected => "Ferry.SourceProtected",
             ErrorName::UnsupportedConfiguration => "Ferry.UnsupportedConfiguration",
+            ErrorName::MigrationInProgress => "Ferry.MigrationInProgress",
             ErrorName::ImageNotFound => "Ferry.ImageNotFound",
             ErrorName::ProductCodes => "Ferry.ProductCodes",
             ErrorName::EncryptedImageCannotBePublic => "Ferry.EncryptedImageCannotBePublic",
@@ -168,6 +173,7 @@ impl ErrorName {
                 | ErrorName::SecurityGroupVpcMismatch
                 | ErrorName::SourceProtected
                 | ErrorName::UnsupportedConfiguration
+                | ErrorName::MigrationInProgress
         )
     }
 

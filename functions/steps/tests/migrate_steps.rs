@@ -149,6 +149,16 @@ fn reservation(instance: Instance) -> DescribeInstancesOutput {
         .build()
 }
 
+/// The filters of Preflight's look for another migration of the source in flight.
+fn in_flight_filters(filters: &[Filter]) -> bool {
+    let has = |name: &str, value: &str| {
+        filters
+            .iter()
+            .any(|f| f.name() == Some(name) && f.values() == [value])
+    };
+    has("tag:ferry:source-instance", SOURCE) && has("tag:ferry:in-flight", "true")
+}
+
 /// Every read preflight makes about the running source, and the subnet `target_az`.
 fn preflight_reads(
     source: Instance,
@@ -280,6 +290,13 @@ fn preflight_reads(
                 }
                 out.build()
             }),
+        // (last: tests replace rules by index) no other migration of the source in flight
+        mock!(Client::describe_instances)
+            .match_requests(|r| r.instance_ids().is_empty() && in_flight_filters(r.filters()))
+            .then_output(|| aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput::builder().build()),
+        mock!(Client::describe_images)
+            .match_requests(|r| r.owners() == ["self"] && in_flight_filters(r.filters()))
+            .then_output(|| images_output(vec![])),
     ]
 }
 
@@ -1530,4 +1547,41 @@ async fn preflight_of_a_dry_run_reports_the_plan() {
         .await
         .unwrap();
     assert!(!out.plan.dry_run && out.report.is_none());
+}
+
+/// One migration per source at a time: another execution's in-flight image of the source
+/// refuses this one (Ferry.MigrationInProgress, naming it); this execution's own (a
+/// retried Preflight) does not.
+#[tokio::test]
+async fn another_executions_migration_in_flight_refuses_the_preflight() {
+    let in_flight_image = |execution: &'static str| {
+        mock!(Client::describe_images)
+            .match_requests(|r| r.owners() == ["self"] && in_flight_filters(r.filters()))
+            .then_output(move || {
+                images_output(vec![Image::builder()
+                    .image_id("ami-0a0a0a0a0a0a0a0a0")
+                    .state(ImageState::Pending)
+                    .tags(tag("ferry:execution", execution))
+                    .tags(tag("ferry:source-instance", SOURCE))
+                    .tags(tag("ferry:in-flight", "true"))
+                    .build()])
+            })
+    };
+    let other = "arn:aws:states:eu-west-1:111122223333:execution:ferry-migrate-instance:other";
+    let mut rules = preflight_reads(
+        source_instance(InstanceStateName::Running, DeviceType::Ebs),
+        "eu-west-1b",
+        &["t3.large"],
+    );
+    let last = rules.len() - 1;
+    rules[last] = in_flight_image(other);
+    let e = run_preflight(&rules, basic_request()).await.unwrap_err();
+    assert_eq!(e.name, ErrorName::MigrationInProgress, "{e}");
+    assert!(
+        e.message.contains("ami-0a0a0a0a0a0a0a0a0") && e.message.contains(other),
+        "{e}"
+    );
+
+    rules[last] = in_flight_image(EXECUTION);
+    run_preflight(&rules, basic_request()).await.unwrap();
 }

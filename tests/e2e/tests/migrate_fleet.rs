@@ -312,3 +312,53 @@ async fn a_selectors_dry_run_plans_each_tagged_instance_and_changes_nothing() {
         .collect();
     assert!(mutating.is_empty(), "mutating calls: {mutating:#?}");
 }
+
+/// One migration per source at a time, across executions: while a migration of the web
+/// server is under way (its image pending), a second migrate-instance of it is refused
+/// by its Preflight (Ferry.MigrationInProgress, naming the first) and makes nothing, and
+/// a fleet naming it reports it SKIPPED; the first then finishes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_source_being_migrated_is_not_migrated_twice() {
+    let (_guard, world, ws) = setup("fleet-lock").await;
+    // The first migration's image stays pending for two simulated hours.
+    world.set_config(json!({"imagePendingMinutes": 120}));
+    let request = json!({"sourceInstanceId": ws.instance_id, "targetSubnetId": ws.subnet_b});
+    let first = world
+        .start("migrate-instance", &run_name("lock-first"), &request)
+        .await;
+    accounts::wait_until("the first migration's image exists", || {
+        let world = &world;
+        let first = first.clone();
+        async move { !ferry_made(world, &first).await.1.is_empty() }
+    })
+    .await;
+
+    let second = world
+        .run("migrate-instance", &run_name("lock-second"), &request)
+        .await;
+    second.assert_failed_with("Ferry.MigrationInProgress");
+    assert!(
+        second.cause.as_deref().unwrap_or_default().contains(&first),
+        "{:?}",
+        second.cause
+    );
+    nothing_left_by(&world, &second.arn).await;
+
+    let fleet = world
+        .run(
+            "migrate-fleet",
+            &run_name("lock-fleet"),
+            &json!({"migrations": [request]}),
+        )
+        .await;
+    let out = fleet.assert_succeeded().clone();
+    assert_eq!(line(&out, &ws.instance_id)["status"], "SKIPPED", "{out:#}");
+    assert_eq!(
+        line(&out, &ws.instance_id)["error"],
+        "Ferry.MigrationInProgress"
+    );
+
+    world.set_config(json!({"imagePendingMinutes": 12}));
+    let done = world.wait(&first).await;
+    done.assert_succeeded();
+}

@@ -350,3 +350,71 @@ mod tests {
         assert_eq!(p.request.source_action, SourceAction::Terminate);
     }
 }
+
+/// A resource ferry made for a migration of the same source that is not finished: an
+/// image or instance tagged `ferry:source-instance` = the source and `ferry:in-flight`
+/// (finalize removes that tag from what stays, rollback removes the resources).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InFlight {
+    pub resource_id: String,
+    pub execution_arn: String,
+}
+
+/// One migration per source instance at a time: refused when another execution's
+/// in-flight image or instance exists (`Ferry.MigrationInProgress`, naming them). This
+/// execution's own (a retried or re-driven Preflight) do not count. Leftovers of an
+/// execution that was stopped without its rollback also refuse: the message says which
+/// to remove once that execution is known to have ended.
+pub fn check_no_other_migration(
+    source_instance_id: &str,
+    own_execution_arn: &str,
+    found: &[InFlight],
+) -> Result<(), FerryError> {
+    let others: Vec<&InFlight> = found
+        .iter()
+        .filter(|f| f.execution_arn != own_execution_arn)
+        .collect();
+    if others.is_empty() {
+        return Ok(());
+    }
+    let listed: Vec<String> = others
+        .iter()
+        .map(|f| format!("{} (by {})", f.resource_id, f.execution_arn))
+        .collect();
+    Err(FerryError::new(
+        ErrorName::MigrationInProgress,
+        format!(
+            "{source_instance_id} is being migrated by another execution: {} carry ferry:in-flight; wait for it to end (if it was stopped, remove what it left, or its ferry:in-flight tag)",
+            listed.join(", ")
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod in_flight_tests {
+    use super::*;
+
+    #[test]
+    fn another_executions_in_flight_resources_refuse_the_migration() {
+        let own = "arn:aws:states:us-east-1:111122223333:execution:ferry-migrate-instance:me";
+        let other = "arn:aws:states:us-east-1:111122223333:execution:ferry-migrate-instance:other";
+        check_no_other_migration("i-1", own, &[]).unwrap();
+        let mine = InFlight {
+            resource_id: "ami-1".into(),
+            execution_arn: own.into(),
+        };
+        check_no_other_migration("i-1", own, std::slice::from_ref(&mine)).unwrap();
+        let theirs = InFlight {
+            resource_id: "ami-2".into(),
+            execution_arn: other.into(),
+        };
+        let e = check_no_other_migration("i-1", own, &[mine, theirs]).unwrap_err();
+        assert_eq!(e.name, ErrorName::MigrationInProgress);
+        assert!(e.name.is_refusal());
+        assert!(
+            e.message.contains("ami-2 (by ") && e.message.contains(":other"),
+            "{}",
+            e.message
+        );
+    }
+}

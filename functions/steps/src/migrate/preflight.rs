@@ -10,12 +10,14 @@ use aws_sdk_ec2::Client;
 use ferry_core::migrate::dry_run::dry_run_report;
 use ferry_core::migrate::io::{PreflightInput, PreflightOutput};
 use ferry_core::migrate::plan::build_plan;
+use ferry_core::migrate::refusals::{check_no_other_migration, InFlight};
 use ferry_core::migrate::request::MigrateRequest;
 use ferry_core::migrate::source::{
     CpuOptions, ElasticIp, MetadataOptions, SecurityGroupRef, SourceInstance, SourceVolume,
     TargetSubnet, TypeCpu,
 };
 use ferry_core::migrate::{plan, refusals};
+use ferry_core::tags;
 use ferry_core::{ErrorName, FerryError};
 
 pub async fn handle(
@@ -25,6 +27,13 @@ pub async fn handle(
     let request = MigrateRequest::parse(&input.request)?;
     let ec2 = &clients.ec2;
     let mut source = describe_source(ec2, &request.source_instance_id).await?;
+    // One migration per source at a time (the source exists: nothing to plan if so).
+    let in_flight = describe_in_flight(ec2, &request.source_instance_id).await?;
+    check_no_other_migration(
+        &request.source_instance_id,
+        &input.context.execution_arn,
+        &in_flight,
+    )?;
     // Rule 22: whether the source's CPU options can (and need to) be sent depends on its
     // type; read only when they would be carried (same type, options reported).
     if request.instance_type.is_none() && source.cpu_options.is_some() {
@@ -68,6 +77,74 @@ pub async fn handle(
     );
     let report = plan.dry_run.then(|| dry_run_report(&plan));
     Ok(PreflightOutput { plan, report })
+}
+
+/// Images (this account's) and instances (not terminated) ferry made for a migration
+/// of `source_instance_id` that is not finished: tagged with the source and
+/// `ferry:in-flight=true`, with the execution that made each.
+pub async fn describe_in_flight(
+    ec2: &Client,
+    source_instance_id: &str,
+) -> Result<Vec<InFlight>, FerryError> {
+    use aws_sdk_ec2::types::Filter;
+    let filters = || {
+        vec![
+            Filter::builder()
+                .name(format!("tag:{}", tags::TAG_SOURCE_INSTANCE))
+                .values(source_instance_id)
+                .build(),
+            Filter::builder()
+                .name(format!("tag:{}", tags::TAG_IN_FLIGHT))
+                .values("true")
+                .build(),
+        ]
+    };
+    let execution_of = |t: &[aws_sdk_ec2::types::Tag]| {
+        t.iter()
+            .find(|t| t.key() == Some(tags::TAG_EXECUTION))
+            .and_then(|t| t.value())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mut found = Vec::new();
+    let images = ec2
+        .describe_images()
+        .owners("self")
+        .set_filters(Some(filters()))
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeImages", e))?;
+    for i in images.images() {
+        if matches!(i.state().map(|s| s.as_str()), Some("pending" | "available")) {
+            found.push(InFlight {
+                resource_id: i.image_id().unwrap_or_default().to_string(),
+                execution_arn: execution_of(i.tags()),
+            });
+        }
+    }
+    let mut filters = filters();
+    filters.push(
+        Filter::builder()
+            .name("instance-state-name")
+            .values("pending")
+            .values("running")
+            .values("stopping")
+            .values("stopped")
+            .build(),
+    );
+    let instances = ec2
+        .describe_instances()
+        .set_filters(Some(filters))
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeInstances", e))?;
+    for i in instances.reservations().iter().flat_map(|r| r.instances()) {
+        found.push(InFlight {
+            resource_id: i.instance_id().unwrap_or_default().to_string(),
+            execution_arn: execution_of(i.tags()),
+        });
+    }
+    Ok(found)
 }
 
 /// DescribePlacementGroups of the source's group: its strategy (a cluster group cannot
