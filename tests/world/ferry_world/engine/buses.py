@@ -6,7 +6,10 @@
   Condition holds make its resource policy (a bus none of them applies to has none);
 * AWS::Events::Rule: the rule on its bus (EventPattern, State, Description) and exactly
   its Targets (Id, Arn, RoleArn, Input, InputPath, InputTransformer); a rule whose
-  Condition is false is deleted.
+  Condition is false is deleted;
+* AWS::Lambda::Permission: a statement (Sid = its logical id) of the function's resource
+  policy (Action, Principal, SourceArn, SourceAccount), as EventBridge needs to invoke a
+  Lambda target (rules/events.py); one whose Condition is false is removed.
 
 Idempotent; acts with the account's credentials given by the caller (`as_account`).
 """
@@ -21,7 +24,8 @@ def deploy_event_resources(resources: dict, resolver, params: dict, created, as_
     {"buses": {logical: arn}, "rules": {logical: arn}}."""
     import boto3
 
-    kinds = {"AWS::Events::EventBus", "AWS::Events::EventBusPolicy", "AWS::Events::Rule"}
+    kinds = {"AWS::Events::EventBus", "AWS::Events::EventBusPolicy", "AWS::Events::Rule",
+             "AWS::Lambda::Permission"}
     if not any(res.get("Type") in kinds for res in resources.values()):
         return {"buses": {}, "rules": {}}
     events = boto3.client("events", **as_account)
@@ -101,4 +105,34 @@ def deploy_event_resources(resources: dict, resolver, params: dict, created, as_
         params[logical] = name
         params[f"{logical}.Arn"] = arn
         rules[logical] = arn
+    deploy_lambda_permissions(resources, resolver, created, as_account)
     return {"buses": buses, "rules": rules}
+
+
+def deploy_lambda_permissions(resources: dict, resolver, created, as_account: dict) -> None:
+    """AWS::Lambda::Permission (CloudFormation: AddPermission on FunctionName with the
+    logical id as StatementId); re-deploying replaces the statement."""
+    import boto3
+    from botocore.exceptions import ClientError
+
+    permissions = {k: r for k, r in resources.items() if r.get("Type") == "AWS::Lambda::Permission"}
+    if not permissions:
+        return
+    lam = boto3.client("lambda", **as_account)
+    for logical, res in permissions.items():
+        props = resolver.resolve(res.get("Properties") or {})
+        function = props.get("FunctionName")
+        if not function:
+            continue
+        try:
+            lam.remove_permission(FunctionName=function, StatementId=logical)
+        except ClientError:  # no such statement (or no policy) yet
+            pass
+        if not created(res):
+            continue
+        kwargs = {"FunctionName": function, "StatementId": logical, "Action": props["Action"],
+                  "Principal": props["Principal"]}
+        for key in ("SourceArn", "SourceAccount", "PrincipalOrgID"):
+            if props.get(key):
+                kwargs[key] = props[key]
+        lam.add_permission(**kwargs)

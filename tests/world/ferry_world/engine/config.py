@@ -59,6 +59,14 @@ DEFAULTS = {
     "sharePropagationSeconds": 5,
     "kmsCopySourceOperations": ["Decrypt", "CreateGrant", "ReEncryptFrom"],
     "kmsCopyDestinationOperations": ["GenerateDataKeyWithoutPlaintext", "CreateGrant", "ReEncryptTo"],
+    # --- EC2 events on EventBridge (rules/ec2_events.py) ---
+    # EC2 AMI State Change / EC2 Instance State-change Notification events are "generated
+    # on a best effort basis" (EC2 UG): true = every one is dropped (recorded as dropped,
+    # GET /ferry-world/events/invocations "ec2Events"), as if EventBridge never got it.
+    "ec2EventsDropped": False,
+    # Simulated seconds between a state change and its event's delivery to the rules of
+    # the default bus (AWS gives no figure; usually seconds).
+    "ec2EventDelaySeconds": 0,
     # --- Step Functions (engine/sfn.py) ---
     # Largest payload (state input after Parameters, state output, Task/connector result),
     # in bytes of its UTF-8 JSON text, before States.DataLimitExceeded. AWS "Step Functions

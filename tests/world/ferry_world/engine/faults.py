@@ -41,7 +41,10 @@ Control API (JSON):
   GET    /ferry-world/events/invocations      EventBridge deliveries to Step Functions
          targets (rules/events.py): {"delivered": [...], "failed": [{rule, targetArn,
          roleArn, error, cause}]} (AWS: the FailedInvocations metric / a target's DLQ);
-         EventBridge Scheduler's invocations too, with "source": "scheduler"
+         EventBridge Scheduler's invocations too, with "source": "scheduler"; Lambda
+         targets' asynchronous invokes; "ec2Events": every EC2 state-change event the
+         world emitted (rules/ec2_events.py) as {"event", "status": queued | delivered |
+         dropped | failed}
   POST   /ferry-world/schedules/fire          invoke an EventBridge Scheduler schedule as
          when its time comes (rules/scheduler.py, which documents the request and answer):
          {"name": "ferry-distribute-image", optional "group", "accountId", "region",
@@ -547,6 +550,9 @@ class WorldMiddleware:
                 from ..rules import events
 
                 events.reset()
+                from ..rules import ec2_events
+
+                ec2_events.reset()
             except ImportError:
                 pass
             return 200, {"reset": True, "now": clock.now().isoformat()}
@@ -576,7 +582,10 @@ class WorldMiddleware:
         if path == "/ferry-world/events/invocations" and method == "GET":
             from ..rules import events
 
-            return 200, {"delivered": list(events.DELIVERED), "failed": list(events.FAILED_INVOCATIONS)}
+            from ..rules import ec2_events
+
+            return 200, {"delivered": list(events.DELIVERED), "failed": list(events.FAILED_INVOCATIONS),
+                         "ec2Events": [dict(r) for r in list(ec2_events.EMITTED)]}
         if path == "/ferry-world/schedules/fire" and method == "POST":
             from ..rules import scheduler
 

@@ -41,6 +41,10 @@ Modules (rules/):
   events.py               EventBridge: events start Step Functions targets as the
                           target's role; another account's PutEvents follows the bus
                           policy
+  ec2_events.py           EC2 AMI State Change / EC2 Instance State-change Notification
+                          events on the default bus when image_states.py / instances.py
+                          move a state on the clock (ec2EventsDropped,
+                          ec2EventDelaySeconds); Lambda targets are events.py's
   scheduler.py            EventBridge Scheduler: a schedule fired on request (POST
                           /ferry-world/schedules/fire) invokes its Step Functions
                           target as its execution role, unless DISABLED (no patch on
@@ -65,6 +69,7 @@ from . import (
     copy_image,
     create_image,
     ebs_encryption,
+    ec2_events,
     elastic_ips,
     events,
     iam,
@@ -138,11 +143,15 @@ GROUPS = {
         # iam.lambda_task_denial / iam.nested_start_denial.
         iam.sync_integrations_need_the_managed_rule,
     ],
-    # EventBridge: Step Functions targets started as their role, bus policies across
-    # accounts (after "iam": delivery evaluates the target role's identity policies).
+    # EventBridge: Step Functions targets started as their role, Lambda targets as their
+    # resource policy allows, bus policies across accounts (after "iam": delivery
+    # evaluates the target role's identity policies), EC2's state-change events.
     "events": [
         events.put_events_start_step_functions_targets,
         events.put_events_to_another_accounts_bus_follows_its_policy,
+        # EC2's state-change events on the default bus (the states move on the clock
+        # only with the "migration" group; without it only DeregisterImage is announced).
+        ec2_events.ec2_state_changes_are_sent_to_eventbridge,
     ],
 }
 ORDER = ("migration", "sharing", "trust", "iam", "events")

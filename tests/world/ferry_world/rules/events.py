@@ -2,7 +2,8 @@
 policy decides who else may put events on it.
 
 moto 5.2.5 stores buses, rules, targets and bus policies, matches event patterns, and
-delivers to CloudWatch Logs, SQS, archives and other buses, but raises NotImplementedError
+delivers to CloudWatch Logs, SQS (here: send_to_sqs_target, the whole event or the target
+input), archives and other buses, but raises NotImplementedError
 for a Step Functions target, delivers to DISABLED rules, and serves PutEvents with a bus
 ARN of another account on the caller's own bus of that name, with no policy read. These
 rules add what ferry's request bus needs (template.yaml, RequestBus):
@@ -12,6 +13,11 @@ rules add what ferry's request bus needs (template.yaml, RequestBus):
   on the state machine is evaluated with that role's identity policies (rules/iam.py), and
   the role must trust events.amazonaws.com; the execution's input is what the target's
   Input / InputPath / InputTransformer make of the event.
+* Lambda function targets (same rule): invoked asynchronously (InvocationType Event)
+  with the target input, through the world's Lambda API (the Lambda runner for ferry's
+  functions), only when the function's resource-based policy allows lambda:InvokeFunction
+  to events.amazonaws.com (with aws:SourceArn = the rule's ARN when the policy says so);
+  moto itself raises NotImplementedError for them.
 * put_events_to_another_accounts_bus_follows_its_policy: PutEvents naming a bus of another
   account by ARN is accepted only when that bus's resource policy allows events:PutEvents
   to the caller (account ids, account root ARNs, "*" with aws:PrincipalOrgID); otherwise
@@ -89,7 +95,8 @@ def target_input(target: dict, event: dict):
             input_paths_map=transformer.get("InputPathsMap", {}),
             event=event,
         )
-    return event
+    # moto keeps its "ingestion-time" in the event it hands to targets; no AWS event has it.
+    return {k: v for k, v in event.items() if k != "ingestion-time"}
 
 
 # =================================================================================
@@ -188,11 +195,13 @@ def start_execution_as(role_arn: str | None, state_machine_arn: str, execution_i
 # =================================================================================
 def put_events_start_step_functions_targets() -> None:
     """EventBridge UG, "Amazon EventBridge rules" / "Event patterns" and "Amazon
-    EventBridge targets" (Step Functions state machine): an event put on a bus goes to
-    every ENABLED rule of that bus whose event pattern matches it (moto's own pattern
-    matcher); for a state machine target EventBridge assumes the target's RoleArn and
-    calls StartExecution with the target input (target_input). A DISABLED rule receives
-    nothing (PutRule, State). Other targets keep moto's delivery."""
+    EventBridge targets" (Step Functions state machine, Lambda function): an event put on
+    a bus goes to every ENABLED rule of that bus whose event pattern matches it (moto's
+    own pattern matcher); for a state machine target EventBridge assumes the target's
+    RoleArn and calls StartExecution with the target input (target_input); a Lambda
+    function target is invoked asynchronously (invoke_lambda_target) as its resource
+    policy allows. A DISABLED rule receives nothing (PutRule, State). Other targets keep
+    moto's delivery (moto 5.2.5 raises NotImplementedError for a Lambda target)."""
     from moto.events.models import Rule
     from moto.utilities.arns import parse_arn
 
@@ -208,12 +217,24 @@ def put_events_start_step_functions_targets() -> None:
             original_event = {**original_event, "account": sender}
         if not self.event_pattern.matches_event(original_event):
             return None
+        # moto's own targets read "time" as a Unix time (PutEvents' own); AWS events, and
+        # the targets served here, have it as ISO 8601 text (rules/ec2_events.py's too).
+        moto_event = {**original_event, "time": _unix_time(original_event.get("time"))}
+        original_event = {**original_event, "time": _iso_time(original_event.get("time"))}
         others = []
         for target in self.targets:
-            if parse_arn(target["Arn"]).service == "states":
+            service = parse_arn(target["Arn"]).service
+            if service == "sqs":
+                send_to_sqs_target(self.arn, target, original_event)
+            elif service == "states":
                 start_execution_as(
                     target.get("RoleArn"), target["Arn"], target_input(target, original_event),
                     EVENTS_SERVICE_PRINCIPAL,
+                    {"source": "events", "rule": self.arn, "eventId": original_event.get("id")},
+                )
+            elif service == "lambda":
+                invoke_lambda_target(
+                    self.arn, target["Arn"], target_input(target, original_event),
                     {"source": "events", "rule": self.arn, "eventId": original_event.get("id")},
                 )
             else:
@@ -222,13 +243,141 @@ def put_events_start_step_functions_targets() -> None:
             saved = self.targets
             self.targets = others
             try:
-                return prev(self, original_event, transform_input)
+                return prev(self, moto_event, transform_input)
             finally:
                 self.targets = saved
         return None
 
     send_to_targets._ferry_events = True
     Rule.send_to_targets = send_to_targets
+
+
+def _iso_time(value):
+    if isinstance(value, (int, float)):
+        import datetime as _dt
+
+        return _dt.datetime.fromtimestamp(float(value), _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value
+
+
+def _unix_time(value):
+    if isinstance(value, str):
+        import datetime as _dt
+
+        try:
+            at = _dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=_dt.timezone.utc)
+        except ValueError:
+            return value
+        return at.timestamp()
+    return value
+
+
+def send_to_sqs_target(rule_arn: str, target: dict, event: dict) -> bool:
+    """EventBridge UG, "Amazon EventBridge targets" (SQS queue) and "Transforming target
+    input": the queue gets the target input (target_input: Input, InputPath,
+    InputTransformer or the whole event, with its `account`) as the message body; a FIFO
+    queue needs SqsParameters.MessageGroupId and content-based deduplication. (moto 5.2.5
+    delivers only an InputTransformer's output or its own template of the event, which
+    drops `account`.) A queue that does not exist is a failed invocation."""
+    from moto.sqs import sqs_backends
+    from moto.utilities.arns import parse_arn
+
+    arn = parse_arn(target["Arn"])
+    record = {"source": "events", "rule": rule_arn, "eventId": event.get("id"), "targetArn": target["Arn"]}
+    payload = target_input(target, event)
+    body = target["Input"] if target.get("Input") is not None else json.dumps(payload)
+    group_id = (target.get("SqsParameters") or {}).get("MessageGroupId")
+    try:
+        backend = sqs_backends[arn.account][arn.region]
+        if arn.resource_id.endswith(".fifo"):
+            attrs = backend.get_queue_attributes(queue_name=arn.resource_id,
+                                                 attribute_names=["ContentBasedDeduplication"])
+            if not group_id or attrs.get("ContentBasedDeduplication") == "false":
+                _failed({**record, "error": "InvalidParameter",
+                         "cause": "a FIFO queue target needs MessageGroupId and content-based deduplication"})
+                return False
+        backend.send_message(queue_name=arn.resource_id, message_body=body, group_id=group_id)
+    except Exception as exc:  # noqa: BLE001 - a failed invocation
+        _failed({**record, "error": type(exc).__name__, "cause": str(exc)})
+        return False
+    with _lock:
+        DELIVERED.append(record)
+    return True
+
+
+_FUNCTION_ARN = re.compile(r"^arn:(aws[\w-]*):lambda:([\w-]+):(\d{12}):function:([^:]+)(?::([^:]+))?$")
+
+
+def lambda_policy_allows(fn, function_arn: str, rule_arn: str, service: str = EVENTS_SERVICE_PRINCIPAL) -> bool:
+    """EventBridge UG, "Using resource-based policies for Amazon EventBridge" (Lambda
+    permissions) and Lambda DG, "Working with resource-based IAM policies in Lambda"
+    (AddPermission / AWS::Lambda::Permission): EventBridge may invoke the function only
+    when its resource-based policy has a statement allowing lambda:InvokeFunction to the
+    service principal events.amazonaws.com on the invoked ARN, whose conditions
+    (aws:SourceArn = the rule's ARN, aws:SourceAccount = the rule's account) hold, and no
+    statement denies it. No policy: not allowed."""
+    from .iam_policy import action_matches, as_list, conditions_hold, resource_applies
+
+    statements = list(getattr(getattr(fn, "policy", None), "statements", None) or [])
+    context = {"aws:sourcearn": rule_arn, "aws:sourceaccount": rule_arn.split(":")[4]}
+    allowed = False
+    for st in statements:
+        if not isinstance(st, dict) or not action_matches(st.get("Action"), "lambda:InvokeFunction"):
+            continue
+        principal = st.get("Principal")
+        if principal != "*":
+            services = as_list(principal.get("Service")) if isinstance(principal, dict) else []
+            if service not in services and "*" not in services:
+                continue
+        if not resource_applies(st, function_arn):
+            continue
+        if not conditions_hold(st.get("Condition"), context, {"aws:sourcearn", "aws:sourceaccount"}):
+            continue
+        if str(st.get("Effect", "Allow")).lower() == "deny":
+            return False
+        allowed = True
+    return allowed
+
+
+def invoke_lambda_target(rule_arn: str, function_arn: str, payload, origin: dict) -> bool:
+    """EventBridge UG, "Amazon EventBridge targets" (Lambda function) and Lambda DG,
+    "Invoking a Lambda function asynchronously": EventBridge invokes a Lambda target
+    asynchronously (InvocationType Event) with the target input as the payload, as the
+    function's resource-based policy allows (lambda_policy_allows). The invocation goes
+    through the world's Lambda API (moto's Lambda backend, whose Invoke the Lambda runner,
+    engine/lambda_runner.py, serves for ferry's functions, on a thread of its own for
+    InvocationType Event), so delivery never waits for the function. A function that
+    does not exist or does not allow EventBridge is a failed invocation
+    (FAILED_INVOCATIONS); the function's own errors are Lambda's asynchronous retries'
+    business, not EventBridge's, and are not recorded here."""
+    record = {**origin, "targetArn": function_arn}
+    m = _FUNCTION_ARN.match(function_arn or "")
+    if not m:
+        _failed({**record, "error": "InvalidArn"})
+        return False
+    _part, region, account, name, qualifier = m.groups()
+    from moto.awslambda.utils import get_backend
+
+    backend = get_backend(account, region)
+    try:
+        fn = backend.get_function(name, qualifier)
+    except Exception as exc:  # noqa: BLE001 - a failed invocation, as AWS records it
+        _failed({**record, "error": "ResourceNotFoundException", "cause": str(exc) or type(exc).__name__})
+        return False
+    if not lambda_policy_allows(fn, function_arn, rule_arn):
+        _failed({**record, "error": "AccessDeniedException",
+                 "cause": (f"{EVENTS_SERVICE_PRINCIPAL} is not authorized to perform: lambda:InvokeFunction on "
+                           f"resource: {function_arn} because no resource-based policy allows it")})
+        return False
+    body = json.dumps(payload).encode("utf-8")
+    try:
+        backend.invoke(name, qualifier, body, {"X-Amz-Invocation-Type": "Event"}, {})
+    except Exception as exc:  # noqa: BLE001
+        _failed({**record, "error": type(exc).__name__, "cause": str(exc)})
+        return False
+    with _lock:
+        DELIVERED.append({**record, "invocationType": "Event"})
+    return True
 
 
 def bus_policy_allows(bus, caller_account: str, principal: str) -> bool:

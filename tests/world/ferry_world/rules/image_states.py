@@ -1,15 +1,18 @@
 """Image and snapshot states on the world's clock (migration rule 3): CreateImage,
 CopyImage and RegisterImage make a `pending` image whose snapshots complete with it
 after simulated minutes, then `available` or `failed` (world setting failImages); a
-pending image refuses attribute changes. A copy gets snapshots of its own here.
+pending image refuses attribute changes. A copy gets snapshots of its own here. Each
+image's settling is an EC2 AMI State Change event (rules/ec2_events.py).
 """
 from __future__ import annotations
 
 import copy
 import fnmatch
+import uuid
 from typing import Any
 
 from ..engine import clock, config
+from . import ec2_events
 from .common import STATE_LOCK, later
 from .errors import ec2_error
 from .images import image_block_device_mappings, set_image_mappings
@@ -41,7 +44,10 @@ def images_and_snapshots_settle_on_the_clock() -> None:
     `available`, or `failed` with a StateReason; its snapshots go `pending` (with a
     Progress) to `completed` or `error`. Here: imagePendingMinutes of simulated time
     (copyPendingMinutes for CopyImage); images whose id or name matches a `failImages`
-    glob fail with {Code: Client.InternalError, Message: failImageReason}."""
+        glob fail with {Code: Client.InternalError, Message: failImageReason}. Each settling
+    is reported once to rules/ec2_events.py (EC2 AMI State Change), at the simulated
+    time the image settled, and a ticker there settles the image when the clock gets
+    there even if nobody describes it."""
     from moto.ec2.models.amis import Ami
     from moto.ec2.models.elastic_block_store import Snapshot
 
@@ -52,19 +58,25 @@ def images_and_snapshots_settle_on_the_clock() -> None:
         with STATE_LOCK:
             if ami.__dict__.get("_ferry_pending_until") is None:
                 return
-            ami.__dict__["_ferry_pending_until"] = None
-            patterns = config.get("failImages") or []
-            fails = any(
-                fnmatch.fnmatchcase(str(v), p) for p in patterns for v in (ami.id, ami.name) if v
-            )
-            if fails:
-                ami.__dict__["_ferry_state"] = "failed"
-                ami.__dict__["_ferry_state_reason"] = {
-                    "Code": "Client.InternalError",
-                    "Message": config.get("failImageReason"),
-                }
-            else:
-                ami.__dict__["_ferry_state"] = "available"
+            _settle_now(ami)
+        # Once per transition (only the thread that cleared the pending time gets here),
+        # from the state the image shows through every rule (copy_image.py's failures).
+        ec2_events.image_state_changed(ami, until)
+
+    def _settle_now(ami: Any) -> None:  # under STATE_LOCK
+        ami.__dict__["_ferry_pending_until"] = None
+        patterns = config.get("failImages") or []
+        fails = any(
+            fnmatch.fnmatchcase(str(v), p) for p in patterns for v in (ami.id, ami.name) if v
+        )
+        if fails:
+            ami.__dict__["_ferry_state"] = "failed"
+            ami.__dict__["_ferry_state_reason"] = {
+                "Code": "Client.InternalError",
+                "Message": config.get("failImageReason"),
+            }
+        else:
+            ami.__dict__["_ferry_state"] = "available"
 
     def get_state(self: Any) -> str:
         _settle(self)
@@ -95,6 +107,9 @@ def images_and_snapshots_settle_on_the_clock() -> None:
         self.__dict__["_ferry_state"] = "pending"
         self.__dict__["_ferry_pending_until"] = later(float(minutes) * 60)
         self.__dict__["_ferry_pending_from"] = clock.now()
+        self.__dict__["_ferry_request_id"] = str(uuid.uuid4())  # the event's RequestId
+        # The EC2 AMI State Change event comes when the clock gets there, described or not.
+        ec2_events.watch(self.__dict__["_ferry_pending_until"], lambda ami=self: ami.state)
         self.root_device_type = "ebs"
         if source is not None:
             self.__dict__["_ferry_source"] = (source.id, source.ec2_backend.region_name)

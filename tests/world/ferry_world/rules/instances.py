@@ -2,14 +2,18 @@
 state changes", "Status checks", "Enable termination protection" / "Enable stop
 protection"): pending -> running, stopping -> stopped, shutting-down -> terminated take
 simulated seconds; status checks initialize; protection refuses Stop/TerminateInstances.
+Every state an instance enters is announced once to rules/ec2_events.py (EC2 Instance
+State-change Notification), at the simulated time it entered it.
 """
 from __future__ import annotations
 
 import copy
 import datetime as _dt
+import threading
 from typing import Any
 
 from ..engine import clock, config
+from . import ec2_events
 from .errors import ec2_error
 from .common import later
 
@@ -34,19 +38,54 @@ class _ClockState:
         self._name = name
         self._code = STATE_CODES[name]
         self._next: tuple[str, _dt.datetime] | None = None
+        # rules/ec2_events.py: the state last announced, since when the instance is in
+        # its state, and which world (moto reset) it lives in.
+        self._told: str | None = None
+        self._since = clock.now()
+        self._world = ec2_events.world_of(instance)
+        self._lock = threading.RLock()
 
     def go(self, now_name: str, next_name: str, seconds: float) -> None:
         at = later(seconds)
-        self._name, self._code = now_name, STATE_CODES[now_name]
-        self._next = (next_name, at)
+        with self._lock:
+            self._name, self._code = now_name, STATE_CODES[now_name]
+            self._since = clock.now()
+            self._next = (next_name, at)
         if next_name == "running":
             self._instance.__dict__["_ferry_running_since"] = at
+        self._tell_later(at)
+
+    def _tell_later(self, at: _dt.datetime | None = None) -> None:
+        # The state entered now is announced a moment later (the steps of one call make
+        # one event); the next one when the clock reaches it, described or not.
+        ec2_events.watch(clock.now(), self.tell, grace=ec2_events.SETTLE_GRACE_SECONDS)
+        if at is not None:
+            ec2_events.watch(at, self.tell)
 
     def _settle(self) -> None:
         nxt = self._next
         if nxt is not None and clock.now() >= nxt[1]:
-            self._next = None
-            self._name, self._code = nxt[0], STATE_CODES[nxt[0]]
+            with self._lock:
+                nxt = self._next
+                if nxt is None or clock.now() < nxt[1]:
+                    return
+                self._tell_locked()  # the state it leaves, if never announced
+                self._next = None
+                self._name, self._code = nxt[0], STATE_CODES[nxt[0]]
+                self._since = nxt[1]
+                self._tell_locked()
+
+    def tell(self) -> None:
+        """Announce the state the instance is in, if not yet (EC2 Instance State-change
+        Notification, rules/ec2_events.py), settling it first."""
+        with self._lock:
+            self._settle()
+            self._tell_locked()
+
+    def _tell_locked(self) -> None:
+        if self._name != self._told:
+            self._told = self._name
+            ec2_events.instance_state_changed(self._instance, self._name, self._since, self._world)
 
     @property
     def name(self) -> str:
@@ -58,8 +97,12 @@ class _ClockState:
         self._settle()
         if value == "running" and self._name != "running":
             self._instance.__dict__["_ferry_running_since"] = clock.now()
-        self._next = None
-        self._name = value
+        with self._lock:
+            self._next = None
+            if value != self._name:
+                self._since = clock.now()
+            self._name = value
+        self._tell_later()
 
     @property
     def code(self) -> int:
@@ -69,6 +112,9 @@ class _ClockState:
     @code.setter
     def code(self, value: int) -> None:
         self._code = value
+
+    def __deepcopy__(self, memo: dict) -> Any:  # a frozen InstanceState, like copy.copy
+        return self.__copy__()
 
     def __copy__(self) -> Any:
         from moto.ec2.models.instances import InstanceState
