@@ -53,3 +53,22 @@ def world_url(request):
         yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def sfn_world(world_url):
+    """`world_url` with the engine's Step Functions (clock, nested executions, the role
+    checks), calling back into this module's server (the interpreter's clients use
+    MOTO_PORT)."""
+    from ferry_world.engine import sfn
+
+    sfn.install()
+    saved = os.environ.get("MOTO_PORT")
+    os.environ["MOTO_PORT"] = world_url.rsplit(":", 1)[1]
+    try:
+        yield world_url
+    finally:
+        if saved is None:
+            os.environ.pop("MOTO_PORT", None)
+        else:
+            os.environ["MOTO_PORT"] = saved

@@ -9,13 +9,12 @@ Driven through boto3 against moto's server in this process with the "iam" and "e
 rule groups and the Step Functions engine installed. The state machines are Pass states:
 their output is the input the event gave them."""
 import json
-import os
 import time
 
 import pytest
 
 from ferry_world.rules import events as events_rule
-from worldtest import REGION, aws_client, reset_world
+from worldtest import REGION, as_account, aws_client, enable_step_functions, reset_world
 
 WORLD_RULES = ("iam", "events")
 HUB, B, C = "123456789012", "222222222222", "333333333333"
@@ -29,35 +28,14 @@ BUS = "ferry-requests"
 BUS_ARN = f"arn:aws:events:{REGION}:{HUB}:event-bus/{BUS}"
 
 
-@pytest.fixture(scope="module")
-def sfn_world(world_url):
-    from ferry_world.engine import sfn
-
-    sfn.install()
-    saved = os.environ.get("MOTO_PORT")
-    os.environ["MOTO_PORT"] = world_url.rsplit(":", 1)[1]
-    try:
-        yield world_url
-    finally:
-        if saved is None:
-            os.environ.pop("MOTO_PORT", None)
-        else:
-            os.environ["MOTO_PORT"] = saved
 
 
 @pytest.fixture(autouse=True)
 def fresh_world(sfn_world):
-    from moto.moto_api._internal.models import moto_api_backend
-
     reset_world(sfn_world)
-    moto_api_backend.set_config({"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
+    enable_step_functions()
     events_rule.reset()
     yield
-
-
-def as_account(url, account):
-    return aws_client(url, "sts").assume_role(
-        RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole", RoleSessionName="ferry-test")["Credentials"]
 
 
 class Hub:

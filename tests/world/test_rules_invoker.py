@@ -20,18 +20,15 @@ from botocore.exceptions import ClientError
 
 from ferry_world.engine import config, deploy
 from ferry_world.rules import iam as iam_rule
-from worldtest import REGION, aws_client, reset_world, template_workflows
+from worldtest import REGION, as_account, aws_client, reset_world, stand_in_machines, template_workflows
 
 WORLD_RULES = ("sharing", "trust", "iam")
 HUB, B, C = "123456789012", "222233334444", "333344445555"
-ORG_ROLE = "OrganizationAccountAccessRole"
 TEMPLATE = deploy.REPO_ROOT / "template.yaml"
 WORKFLOWS = template_workflows()  # as template.yaml declares them
 EXTERNAL_ID = "ferry-pipelines-7f3a"
 INVOKER_ARN = f"arn:aws:iam::{HUB}:role/ferry-InvokerRole"
 PASS = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
-STATES_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
-    {"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
 
 
 @pytest.fixture(autouse=True)
@@ -51,11 +48,7 @@ class Hub:
         self.url = url
         self.iam = aws_client(url, "iam")
         self.sfn = aws_client(url, "stepfunctions")
-        role = self.iam.create_role(RoleName="machines", AssumeRolePolicyDocument=STATES_TRUST)["Role"]["Arn"]
-        self.machines = {
-            w: self.sfn.create_state_machine(name=f"ferry-{w}", definition=PASS, roleArn=role)["stateMachineArn"]
-            for w in WORKFLOWS
-        }
+        role, self.machines = stand_in_machines(url)
         self.other = self.sfn.create_state_machine(name="payroll", definition=PASS, roleArn=role)["stateMachineArn"]
         deploy.publish_stack_outputs(url, REGION, "ferry", {
             "CopyImageStateMachineArn": self.machines["copy-image"]})
@@ -79,16 +72,10 @@ def hub(world_url):
     return Hub(world_url)
 
 
-def as_account(url, account):
-    """Credentials acting as `account` (its stand-in admin role): a pipeline there."""
-    return aws_client(url, "sts").assume_role(
-        RoleArn=f"arn:aws:iam::{account}:role/{ORG_ROLE}", RoleSessionName="pipeline")["Credentials"]
-
-
 def invoker(url, account, external_id=EXTERNAL_ID, role_arn=INVOKER_ARN):
     """The invoker role's credentials, assumed by a pipeline in `account`."""
     kw = {"ExternalId": external_id} if external_id is not None else {}
-    return aws_client(url, "sts", as_account(url, account)).assume_role(
+    return aws_client(url, "sts", as_account(url, account, "pipeline")).assume_role(
         RoleArn=role_arn, RoleSessionName="ferry-cli", **kw)["Credentials"]
 
 

@@ -12,7 +12,6 @@ Driven through boto3 against moto's server in this process with the "trust", "ia
 machines are made as deploy() names them (ferry-<workflow>), with a Pass state: their
 output is the input the schedule gave them."""
 import json
-import os
 import time
 
 import pytest
@@ -21,7 +20,7 @@ from ferry_world.engine import config, deploy, faults
 from ferry_world.rules import events as events_rule
 from ferry_world.rules import iam as iam_rule
 from ferry_world.rules import scheduler as scheduler_rule
-from worldtest import REGION, aws_client, reset_world, template_workflows
+from worldtest import REGION, as_account, aws_client, enable_step_functions, reset_world, stand_in_machines, template_workflows
 
 WORLD_RULES = ("trust", "iam", "events")
 HUB = "123456789012"
@@ -30,34 +29,15 @@ WORKFLOWS = template_workflows()  # as template.yaml declares them
 SCHEDULE = "ferry-distribute-image"
 SCHEDULE_ROLE = "ferry-DistributeImageScheduleRole"
 SCHEDULE_ROLE_ARN = f"arn:aws:iam::{HUB}:role/{SCHEDULE_ROLE}"
-PASS = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
-STATES_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
-    {"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
 SELECTOR_INPUT = {"share": {"image": {"owner": "self", "namePattern": "golden-*"}, "accountIds": ["222233334444"]}}
 
 
-@pytest.fixture(scope="module")
-def sfn_world(world_url):
-    from ferry_world.engine import sfn
-
-    sfn.install()
-    saved = os.environ.get("MOTO_PORT")
-    os.environ["MOTO_PORT"] = world_url.rsplit(":", 1)[1]
-    try:
-        yield world_url
-    finally:
-        if saved is None:
-            os.environ.pop("MOTO_PORT", None)
-        else:
-            os.environ["MOTO_PORT"] = saved
 
 
 @pytest.fixture(autouse=True)
 def fresh_world(sfn_world):
-    from moto.moto_api._internal.models import moto_api_backend
-
     reset_world(sfn_world)
-    moto_api_backend.set_config({"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
+    enable_step_functions()
     config.reset()
     events_rule.reset()
     iam_rule.reset_usage()
@@ -65,26 +45,17 @@ def fresh_world(sfn_world):
     config.reset()
 
 
-def as_account(url, account=HUB):
-    return aws_client(url, "sts").assume_role(
-        RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole", RoleSessionName="operator")["Credentials"]
-
-
 class Hub:
-    """The hub: ferry's five state machines (Pass states, named as deploy() names them),
+    """The hub: stand-ins for ferry's state machines (stand_in_machines),
     and template.yaml's plain resources deployed by deploy_stack."""
 
     def __init__(self, url):
         self.url = url
         self.iam = aws_client(url, "iam")
         self.sfn = aws_client(url, "stepfunctions")
-        role = self.iam.create_role(RoleName="machines", AssumeRolePolicyDocument=STATES_TRUST)["Role"]["Arn"]
-        self.machines = {
-            w: self.sfn.create_state_machine(name=f"ferry-{w}", definition=PASS, roleArn=role)["stateMachineArn"]
-            for w in WORKFLOWS
-        }
+        _, self.machines = stand_in_machines(url)
         # The operator: the account's admin (the world's stand-in OrganizationAccountAccessRole).
-        self.scheduler = aws_client(url, "scheduler", as_account(url))
+        self.scheduler = aws_client(url, "scheduler", as_account(url, HUB, "operator"))
 
     def deploy(self, **parameters):
         report = {}

@@ -19,7 +19,6 @@ the Step Functions engine installed; the interpreter calls back into that server
 functions are moto's docker-less Lambda functions (Invoke answers a fixed payload): what
 is tested is whether Step Functions may invoke them."""
 import json
-import os
 import re
 import time
 import uuid
@@ -28,7 +27,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from ferry_world.rules import iam as iam_rule
-from worldtest import REGION, aws_client, reset_world
+from worldtest import REGION, aws_client, enable_step_functions, reset_world
 
 WORLD_RULES = ("iam",)
 HUB = "123456789012"
@@ -41,34 +40,12 @@ SESSION = r"[A-Za-z]{32}"
 REQUEST = r"Request ID: [0-9a-f-]{36}; Proxy: null\)"
 
 
-def _enable_step_functions() -> None:
-    from moto.moto_api._internal.models import moto_api_backend
-
-    moto_api_backend.set_config({"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
-
-
-@pytest.fixture(scope="module")
-def sfn_world(world_url):
-    """The engine's Step Functions (clock, nested executions, the role checks), calling
-    back into this module's server (the interpreter's clients use MOTO_PORT)."""
-    from ferry_world.engine import sfn
-
-    sfn.install()
-    saved = os.environ.get("MOTO_PORT")
-    os.environ["MOTO_PORT"] = world_url.rsplit(":", 1)[1]
-    try:
-        yield world_url
-    finally:
-        if saved is None:
-            os.environ.pop("MOTO_PORT", None)
-        else:
-            os.environ["MOTO_PORT"] = saved
 
 
 @pytest.fixture(autouse=True)
 def fresh_world(sfn_world):
     reset_world(sfn_world)
-    _enable_step_functions()
+    enable_step_functions()
     iam_rule.reset_usage()
     yield
 

@@ -54,3 +54,35 @@ def template_workflows() -> tuple[str, ...]:
         for logical, res in (template.get("Resources") or {}).items()
         if res.get("Type") == "AWS::Serverless::StateMachine"
     )
+
+
+def enable_step_functions() -> None:
+    """moto runs state machines (the engine's interpreter) and no Lambda in docker."""
+    from moto.moto_api._internal.models import moto_api_backend
+
+    moto_api_backend.set_config({"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
+
+
+def as_account(url: str, account: str, session: str = "ferry-test") -> dict:
+    """Credentials acting as `account` through its stand-in admin role
+    (OrganizationAccountAccessRole)."""
+    return aws_client(url, "sts").assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole", RoleSessionName=session)["Credentials"]
+
+
+def stand_in_machines(url: str) -> tuple[str, dict]:
+    """template.yaml's state machines as the hub's root creates stand-ins for them: Pass
+    states named as deploy() names them (ferry-<workflow>), with a role Step Functions
+    may assume. Returns (that role's ARN, {workflow: state machine ARN})."""
+    import json
+
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    passing = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
+    role = aws_client(url, "iam").create_role(
+        RoleName="machines", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    sfn = aws_client(url, "stepfunctions")
+    return role, {
+        w: sfn.create_state_machine(name=f"ferry-{w}", definition=passing, roleArn=role)["stateMachineArn"]
+        for w in template_workflows()
+    }
