@@ -236,6 +236,26 @@ def test_wait_timestamp_uses_simulated_now(world):
     assert abs((exited - dt.datetime.fromisoformat(target.replace("Z", "+00:00"))).total_seconds()) < 120
 
 
+def test_the_time_scale_can_change_while_the_world_runs(world):
+    """POST /ferry-world/clock/scale: the clock goes on from where it is (no jump), at the
+    new rate; reset puts the start-up scale back."""
+    before = _control(world, "GET", "/ferry-world/clock", None)
+    try:
+        changed = _control(world, "POST", "/ferry-world/clock/scale", {"scale": 6})
+        assert changed["scale"] == 6
+        t0 = dt.datetime.fromisoformat(changed["now"])
+        assert t0 >= dt.datetime.fromisoformat(before["now"])
+        time.sleep(0.5)
+        t1 = dt.datetime.fromisoformat(_control(world, "GET", "/ferry-world/clock", None)["now"])
+        # 0.5 s real at 6x is about 3 simulated seconds (not 300, as at 600x).
+        assert 2.5 <= (t1 - t0).total_seconds() < 30, (t0, t1)
+        with pytest.raises(Exception):
+            _control(world, "POST", "/ferry-world/clock/scale", {"scale": 0})
+    finally:
+        _control(world, "POST", "/ferry-world/clock/scale", {"scale": before["scale"]})
+    assert _control(world, "GET", "/ferry-world/clock", None)["scale"] == before["scale"]
+
+
 def test_stop_execution_interrupts_a_wait_and_advance_shortens_one(world):
     sfn = _client(world, "stepfunctions")
     definition = {"StartAt": "Long", "States": {"Long": {"Type": "Wait", "Seconds": 864000, "End": True}}}

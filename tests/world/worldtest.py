@@ -11,6 +11,12 @@ REGION = "us-east-1"
 
 
 def free_port() -> int:
+    """A free TCP port; FERRY_WORLD_TEST_PORT pins it (a session confined to one port)."""
+    import os
+
+    pinned = os.environ.get("FERRY_WORLD_TEST_PORT")
+    if pinned:
+        return int(pinned)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

@@ -7,14 +7,18 @@ Wait states and Retry intervals. State machines keep production intervals and st
 finish in seconds, while timestamps (execution history, image creation dates) show the
 durations they would have in AWS.
 
-Set FERRY_WORLD_TIME_SCALE to change the scale (1 = real time).
+Set FERRY_WORLD_TIME_SCALE to change the scale (1 = real time); set_scale() changes it
+while the world runs (POST /ferry-world/clock/scale), e.g. for a test or a benchmark that
+measures latencies which the real time of a Lambda invocation would distort at 600x
+(0.2 s real, a debug binary's cold start, is 2 simulated minutes there).
 """
 import datetime as _dt
 import os
 import threading
 import time as _time
 
-SCALE = float(os.environ.get("FERRY_WORLD_TIME_SCALE", "600"))
+DEFAULT_SCALE = float(os.environ.get("FERRY_WORLD_TIME_SCALE", "600"))
+SCALE = DEFAULT_SCALE
 
 _lock = threading.Lock()
 _real_start = _time.monotonic()
@@ -32,6 +36,19 @@ def now() -> _dt.datetime:
 def now_naive() -> _dt.datetime:
     """Simulated UTC now without tzinfo (what moto's utcnow() returns)."""
     return now().replace(tzinfo=None)
+
+
+def set_scale(scale: float) -> None:
+    """From now on, `scale` simulated seconds per real second; the clock reads the same
+    the moment the scale changes (no jump either way)."""
+    global SCALE, _real_start, _sim_start, _offset
+    if not scale > 0:
+        raise ValueError(f"the time scale must be positive, not {scale}")
+    with _lock:
+        real = _time.monotonic()
+        elapsed = (real - _real_start) * SCALE + _offset
+        _sim_start = _sim_start + _dt.timedelta(seconds=elapsed)
+        _real_start, _offset, SCALE = real, 0.0, float(scale)
 
 
 def sleep(simulated_seconds: float) -> None:

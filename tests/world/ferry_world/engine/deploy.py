@@ -284,6 +284,26 @@ def sam_transform(template: dict, params: dict) -> dict:
     return transform(fragment, dict(params), _NoManagedPolicies())
 
 
+def function_event_resources(template: dict, params: dict) -> dict:
+    """The AWS::Events::Rule and AWS::Lambda::Permission resources SAM's transform makes
+    of the template's functions' `Events` of Type EventBridgeRule (logical ids as SAM
+    names them, e.g. ImageEventFunctionAmiStateChange and ...Permission). {} when no
+    function has such an event (target-account.yaml has no SAM at all)."""
+    resources = template.get("Resources") or {}
+    if not any(
+        res.get("Type") == "AWS::Serverless::Function"
+        and any((e or {}).get("Type") == "EventBridgeRule"
+                for e in ((res.get("Properties") or {}).get("Events") or {}).values())
+        for res in resources.values()
+    ):
+        return {}
+    cfn = sam_transform(template, params)
+    return {
+        logical: res for logical, res in (cfn.get("Resources") or {}).items()
+        if logical not in resources and res.get("Type") in ("AWS::Events::Rule", "AWS::Lambda::Permission")
+    }
+
+
 def translated_roles(cfn: dict, resolver: "Resolver") -> dict:
     """Resource logical id (function / state machine) -> its role as SAM made it:
     {"logical", "trust", "policies": [(name, document)], "managed": [ARN]}."""
@@ -385,7 +405,9 @@ def name_resources(template: dict, params: dict, resolver: "Resolver") -> tuple[
             continue
         props = res.get("Properties") or {}
         short = kebab(re.sub(r"StateMachine$", "", logical))
-        name = props.get("Name") or f"{stack}-{short}"
+        # A Name the template gives (e.g. !Sub ${AWS::StackName}-migrate-instance) as
+        # CloudFormation resolves it; otherwise the world's own `<stack>-<short>`.
+        name = (resolver.resolve(props["Name"]) if props.get("Name") else None) or f"{stack}-{short}"
         arn = f"arn:aws:states:{region}:{account}:stateMachine:{name}"
         machines[logical] = {"name": name, "arn": arn, "short": short}
         params[logical] = arn
@@ -484,7 +506,7 @@ def deploy(template_path: Path, binaries: Path, endpoint: str, region: str, stac
             lam.create_function(
                 **config,
                 Code={"ZipFile": code},
-                Architectures=list(props.get("Architectures") or ["x86_64"]),
+                Architectures=list(resolver.resolve(props.get("Architectures")) or ["x86_64"]),
                 Tags={"lambda:createdBy": "SAM", "ferry-world:binary": Path(fn["binary"]).name},
             )
 
@@ -528,7 +550,8 @@ def deploy(template_path: Path, binaries: Path, endpoint: str, region: str, stac
     # schedule), as a CloudFormation deployment with the parameters' defaults makes them
     # (deploy_stack).
     deployed: dict = {}
-    outputs = deploy_stack(template_path, endpoint, account, region, {}, stack, report=deployed)
+    outputs = deploy_stack(template_path, endpoint, account, region, {}, stack, report=deployed,
+                           function_events=True)
 
     # The stack's outputs, as CloudFormation shows them (DescribeStacks): the ferry CLI
     # finds the state machines there (`<StateMachine>Arn`, as template.yaml names them).
@@ -586,7 +609,8 @@ def publish_stack_outputs(endpoint: str, region: str, stack: str, outputs: dict)
 
 
 def deploy_stack(template_path: Path, endpoint: str, account: str, region: str, parameters: dict,
-                 stack: str = "ferry-target", report: dict | None = None) -> dict:
+                 stack: str = "ferry-target", report: dict | None = None,
+                 function_events: bool = False) -> dict:
     """Deploys a template's plain IAM roles (`AWS::IAM::Role`: target-account.yaml's, or
     template.yaml's invoker role), its EventBridge buses and rules (buses.py) and its
     EventBridge Scheduler schedules (schedules.py) into `account`, as CloudFormation
@@ -683,9 +707,15 @@ def deploy_stack(template_path: Path, endpoint: str, account: str, region: str, 
             props.get("ManagedPolicyArns") or [], props.get("Path") or "/",
         )
     # EventBridge buses, bus policies and rules (template.yaml's request bus): buses.py.
+    # A function's `Events` (Type: EventBridgeRule, e.g. ImageEvent's "EC2 AMI State
+    # Change" rule) become an AWS::Events::Rule and an AWS::Lambda::Permission only in
+    # SAM's transform: they are taken from there, as `sam deploy` would create them, when
+    # deploy() made the functions (`function_events`; a test that deploys only the plain
+    # resources beside stand-in machines has no functions to point them at).
     from .buses import deploy_event_resources
 
-    deploy_event_resources(resources, resolver, params, created, as_account)
+    extra = function_event_resources(template, params) if function_events else {}
+    deploy_event_resources({**resources, **extra}, resolver, params, created, as_account)
     # EventBridge Scheduler schedules (template.yaml's scheduled distribute-image): schedules.py.
     from .schedules import deploy_schedules
 

@@ -25,6 +25,9 @@ Control API (JSON):
   POST   /ferry-world/config                  config.update(body)
   GET    /ferry-world/clock                   {"now", "scale"}
   POST   /ferry-world/clock/advance           {"seconds": N}
+  POST   /ferry-world/clock/scale             {"scale": N}: simulated seconds per real second
+                                              from now on (the clock goes on from where it
+                                              is); reset puts FERRY_WORLD_TIME_SCALE back
   POST   /ferry-world/reset                   moto reset + config.reset + faults, calls and
                                               EventBridge / Scheduler invocation records
                                               cleared + Lambda sandboxes stopped
@@ -534,6 +537,9 @@ class WorldMiddleware:
                 return 200, config.update(body)
         if path == "/ferry-world/clock" and method == "GET":
             return 200, {"now": clock.now().isoformat(), "scale": clock.SCALE}
+        if path == "/ferry-world/clock/scale" and method == "POST":
+            clock.set_scale(float(body["scale"]))
+            return 200, {"now": clock.now().isoformat(), "scale": clock.SCALE}
         if path == "/ferry-world/clock/advance" and method == "POST":
             seconds = float(body["seconds"])
             if seconds < 0:
@@ -545,6 +551,8 @@ class WorldMiddleware:
                 self.on_reset()
             WORLD.clear()
             config.reset()
+            if clock.SCALE != clock.DEFAULT_SCALE:
+                clock.set_scale(clock.DEFAULT_SCALE)
             sfn.RETRY_DELAYS.clear()
             try:  # EventBridge / EventBridge Scheduler invocation records (rules/events.py)
                 from ..rules import events

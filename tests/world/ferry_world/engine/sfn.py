@@ -17,6 +17,12 @@ that onto ``ferry_world.engine.clock``:
 * Task ``TimeoutSeconds``/``HeartbeatSeconds`` stay in REAL seconds, like the Lambda
   function's own Timeout: what they bound (a Lambda process) runs in real time, and at
   scale 600 a simulated 60 s would be 0.1 s real, less than a debug binary's cold start.
+  Exception: ``.waitForTaskToken`` Tasks (the callback pattern, ``install_task_tokens``
+  below): what they wait for is a SendTaskSuccess/SendTaskFailure that may come hours
+  later, so their TimeoutSeconds/TimeoutSecondsPath/HeartbeatSeconds count SIMULATED
+  seconds. Deviation from AWS: the clock starts when the integration call (Lambda Invoke,
+  SQS SendMessage...) has returned, so the real time of that call (a debug binary's cold
+  start) is not multiplied by the time scale; on AWS the call's ~100 ms count too.
 * History event timestamps, execution start/stop dates and the context object's times
   come from ``clock.now()``, so the history shows the durations AWS would show.
 
@@ -81,9 +87,12 @@ _installed = False
 _lock = threading.Lock()
 
 
-def sim_wait(seconds: float, event: threading.Event | None = None, still_running=None) -> bool:
+def sim_wait(seconds: float, event: threading.Event | None = None, still_running=None,
+             slice_real: float = _SLICE_REAL_SECONDS) -> bool:
     """Waits `seconds` simulated seconds by the world clock. Returns False if interrupted
-    (`still_running()` turned false), True when the time has passed."""
+    (`still_running()` turned false), True when the time has passed. Setting `event`
+    wakes the wait at once (it then asks `still_running()`); otherwise it re-reads the
+    clock every `slice_real` real seconds at most."""
     if seconds <= 0:
         return True
     deadline = clock.now() + _real_datetime.timedelta(seconds=seconds)
@@ -91,7 +100,7 @@ def sim_wait(seconds: float, event: threading.Event | None = None, still_running
         remaining = (deadline - clock.now()).total_seconds()
         if remaining <= 0:
             return True
-        real = min(remaining / clock.SCALE, _SLICE_REAL_SECONDS)
+        real = min(remaining / clock.SCALE, slice_real)
         if event is not None:
             event.wait(real)
         else:
@@ -256,7 +265,11 @@ def install() -> None:
             client = clients[key] = original_client_for(region, service, state_credentials)
         return client
 
-    for module in (boto_client_mod, lambda_eval_utils, state_task_service_aws_sdk):
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_sqs,
+    )
+
+    for module in (boto_client_mod, lambda_eval_utils, state_task_service_aws_sdk, state_task_service_sqs):
         module.boto_client_for = boto_client_for
 
     # StartExecution without a name: AWS names the execution with a UUID (moto's parser
@@ -386,6 +399,7 @@ def install() -> None:
     sfn_task._normalise_response = _sfn_response
 
     install_payload_limit()
+    install_task_tokens()
     install_role_authorization()
     install_history_paging()
     install_quiet_sync_polls()
@@ -617,6 +631,333 @@ def install_payload_limit() -> None:
 
     for module in (branches_decl, iteration_worker):
         module.CustomErrorName = _branch_error_name
+
+
+# ---------------------------------------------------------------------------------------
+# The callback pattern: .waitForTaskToken on the simulated clock
+# ---------------------------------------------------------------------------------------
+# AWS, Step Functions DG, "Wait for a Callback with Task Token" (connect-to-resource.html
+# #connect-wait-token): a Task whose Resource ends in `.waitForTaskToken` passes
+# `$$.Task.Token` to the integration and then pauses "until it receives that task token
+# back with a SendTaskSuccess or SendTaskFailure call"; "Configure a Heartbeat Timeout
+# for a Waiting Task": TimeoutSeconds/HeartbeatSeconds bound the wait and, when they run
+# out, the Task fails with States.Timeout (TaskTimedOut event), which Retry and Catch
+# handle like any error ("Handling errors in Step Functions workflows", States.Timeout).
+# Each Retry attempt is a new task: the context object's Task.Token is new
+# ("Accessing execution data from the Context object": Task.Token is the token of the
+# current task), and the token of an attempt that ended answers TaskTimedOut.
+# Step Functions API Reference, SendTaskSuccess / SendTaskFailure / SendTaskHeartbeat,
+# "Errors": InvalidToken "The provided token is not valid." (400); TaskTimedOut "The task
+# token has either expired or the task associated with the token has already been
+# closed." (400); SendTaskSuccess also InvalidOutput "The provided JSON output data is
+# not valid." (400). SendTaskFailure's `error` and `cause` become the Task's error and
+# cause (TaskFailed event), so a Catch on that error name matches.
+
+# How often the callback waits re-read the clock and the execution's state (real s).
+_CALLBACK_SLICE_REAL_SECONDS = 0.02
+
+
+class TaskTokenRecord:
+    """A task token the world issued to a .waitForTaskToken Task attempt."""
+
+    __slots__ = ("token", "state_machine_arn", "execution_arn", "endpoint", "closed")
+
+    def __init__(self, token: str, state_machine_arn: str | None, execution_arn: str | None, endpoint):
+        self.token = token
+        self.state_machine_arn = state_machine_arn
+        self.execution_arn = execution_arn
+        self.endpoint = endpoint
+        self.closed = False
+
+
+# token -> TaskTokenRecord; a record is closed (under _TOKENS_LOCK) when its attempt ends:
+# a SendTaskSuccess/SendTaskFailure accepted, the wait timed out, the execution stopped.
+TASK_TOKENS: dict[str, TaskTokenRecord] = {}
+_TOKENS_LOCK = threading.Lock()
+
+
+def task_token_record(token: str | None) -> TaskTokenRecord | None:
+    if not token:
+        return None
+    with _TOKENS_LOCK:
+        return TASK_TOKENS.get(token)
+
+
+def task_token_state_machine(token: str | None) -> str | None:
+    """The ARN of the state machine whose execution issued `token` (None: not a token of
+    a .waitForTaskToken Task the world issued). rules/iam.py authorizes SendTask* on it."""
+    record = task_token_record(token)
+    return record.state_machine_arn if record is not None else None
+
+
+def _register_token(token: str, context_data: dict, endpoint) -> TaskTokenRecord:
+    machine = (context_data.get("StateMachine") or {}).get("Id")
+    execution = (context_data.get("Execution") or {}).get("Id")
+    record = TaskTokenRecord(token, machine, execution, endpoint)
+    with _TOKENS_LOCK:
+        TASK_TOKENS[token] = record
+    return record
+
+
+def _token_closed(token: str) -> bool:
+    record = task_token_record(token)
+    return record is not None and record.closed
+
+
+def _close_token(record: TaskTokenRecord) -> None:
+    with _TOKENS_LOCK:
+        record.closed = True
+
+
+def wait_for_task_token(env, record: TaskTokenRecord, timeout_seconds, heartbeat_endpoint):
+    """Waits, on the simulated clock, for the outcome of a .waitForTaskToken attempt:
+    the CallbackOutcome sent (success/failure), CallbackOutcomeTimedOut when
+    TimeoutSeconds ran out, HeartbeatTimedOut when HeartbeatSeconds passed without a
+    SendTaskHeartbeat, None when the execution stopped. The clock starts now (after the
+    integration call returned, see the module docstring). A SendTaskSuccess/Failure wakes
+    the wait at once (the endpoint's event); the execution's state and heartbeats are
+    read every _CALLBACK_SLICE_REAL_SECONDS."""
+    from moto.stepfunctions.parser.asl.eval.callback.callback import (
+        CallbackOutcomeTimedOut,
+        HeartbeatTimedOut,
+    )
+
+    endpoint = record.endpoint
+    heartbeat_event = getattr(heartbeat_endpoint, "_next_heartbeat_event", None)
+    heartbeat_seconds = getattr(heartbeat_endpoint, "_heartbeat_seconds", None)
+    start = clock.now()
+    deadline = start + _real_datetime.timedelta(seconds=float(timeout_seconds))
+    last_beat = start
+
+    def still_waiting() -> bool:
+        return (env.is_running() and not record.closed and endpoint.get_outcome() is None
+                and not (heartbeat_event is not None and heartbeat_event.is_set()))
+
+    while True:
+        outcome = endpoint.get_outcome()
+        if outcome is not None:
+            return outcome
+        if not env.is_running() or record.closed:
+            return None
+        now = clock.now()
+        if heartbeat_event is not None and heartbeat_event.is_set():
+            heartbeat_event.clear()
+            last_beat = now
+        remaining = (deadline - now).total_seconds()
+        beat_remaining = float("inf")
+        if heartbeat_seconds is not None:
+            beat_remaining = (last_beat - now).total_seconds() + float(heartbeat_seconds)
+        if remaining <= 0 or beat_remaining <= 0:
+            with _TOKENS_LOCK:
+                outcome = endpoint.get_outcome()  # sent just in time: it counts
+                if outcome is not None:
+                    return outcome
+                record.closed = True
+            if remaining <= 0:
+                return CallbackOutcomeTimedOut(callback_id=record.token)
+            return HeartbeatTimedOut()
+        sim_wait(min(remaining, beat_remaining), endpoint._notify_event, still_waiting,
+                 slice_real=_CALLBACK_SLICE_REAL_SECONDS)
+
+
+def install_task_tokens() -> None:
+    """Puts the callback pattern (section comment) into the interpreter and the API:
+
+    * ``StateTaskServiceCallback._evaluate_with_timeout`` (a .waitForTaskToken Task
+      attempt; every other Task keeps the interpreter's real-second timeout): a new token
+      for every attempt after the first, registered with its state machine and execution
+      before Parameters are evaluated; no real-second bound around the attempt (the
+      simulated one is inside); the attempt ends as soon as the execution stops; the
+      token is closed when the attempt ends.
+    * ``StateTaskServiceCallback._eval_wait_for_task_token``: ``wait_for_task_token``.
+    * ``send_task_success`` / ``send_task_failure`` / ``send_task_heartbeat`` of the
+      parser backend: a world-issued token answers TaskTimedOut once its attempt ended
+      (moto: its consumer-error check never fires, so a late SendTaskSuccess was
+      accepted, and a token of an ended execution answered InvalidToken), InvalidToken when
+      no Task issued it (moto: ``InvalidToken()`` cannot be constructed, HTTP 500);
+      SendTaskSuccess checks its output is JSON (InvalidOutput); SendTaskFailure passes
+      ``cause`` too (moto's response handler dropped it)."""
+    import copy
+
+    from moto.core.exceptions import AWSError
+    from moto.stepfunctions.parser import models as parser_models
+    from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_callback,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import (
+        ResourceCondition,
+    )
+    from moto.stepfunctions.parser.asl.eval.callback.callback import (
+        CallbackOutcomeFailure,
+        CallbackOutcomeSuccess,
+    )
+    from moto.stepfunctions.parser.utils import TMP_THREADS
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    class InvalidToken(AWSError):
+        TYPE = "InvalidToken"
+        STATUS = 400
+
+    class TaskTimedOut(AWSError):
+        TYPE = "TaskTimedOut"
+        STATUS = 400
+
+    class InvalidOutput(AWSError):
+        TYPE = "InvalidOutput"
+        STATUS = 400
+
+    # The messages AWS answers with (as users quote them).
+    invalid_token = "Invalid Token: 'Invalid token'"
+    task_timed_out = "Task Timed Out: 'Provided task does not exist anymore'"
+
+    callback_cls = state_task_service_callback.StateTaskServiceCallback
+    original_evaluate = ExecutionState._evaluate_with_timeout
+    original_wait = callback_cls._eval_wait_for_task_token
+
+    def is_callback_attempt(task, env) -> bool:
+        resource = getattr(task, "resource", None)
+        return (getattr(resource, "condition", None) == ResourceCondition.WaitForTaskToken
+                and not env.is_mocked_mode())
+
+    def _evaluate_with_timeout(self, env) -> None:
+        if not is_callback_attempt(self, env):
+            return original_evaluate(self, env)
+        data = env.states.context_object.context_object_data
+        token = (data.get("Task") or {}).get("Token")
+        if token is None or _token_closed(token) or env.callback_pool_manager.get(token) is None:
+            # A Retry attempt is a new task with a new token (section comment).
+            token = env.states.context_object.update_task_token()
+            env.callback_pool_manager.add(token)
+        record = _register_token(token, data, env.callback_pool_manager.get(token))
+
+        frame = env.open_frame()
+        frame.states.reset(input_value=env.states.get_input())
+        frame.stack = copy.deepcopy(env.stack)
+        outputs: list = []
+        errors: list = [None]
+        done = threading.Event()
+
+        def run():
+            try:
+                self._eval_execution(frame)
+                outputs.extend(frame.stack)
+            except Exception as ex:  # noqa: BLE001 - handed to the state's Retry/Catch
+                errors.append(ex)
+            done.set()
+
+        thread = threading.Thread(target=run, daemon=True, name=f"WaitForTaskToken_{self.name}")
+        TMP_THREADS.append(thread)
+        thread.start()
+        try:
+            while not done.wait(_CALLBACK_SLICE_REAL_SECONDS):
+                if not env.is_running():
+                    break
+        finally:
+            _close_token(record)
+            frame.set_ended()
+            env.close_frame(frame)
+        if not env.is_running():
+            # The execution stopped (StopExecution, or it ended elsewhere): no output and
+            # no failure event; the attempt's own answer, if any, is not used.
+            return
+        error = errors.pop()
+        if error:
+            raise error
+        output = outputs.pop()
+        env.stack.append(output)
+        if not self._is_language_query_jsonpath():
+            env.states.set_result(output)
+        if self.assign_decl:
+            self.assign_decl.eval(env=env)
+        if self.result_selector:
+            self.result_selector.eval(env=env)
+        if self.result_path:
+            self.result_path.eval(env)
+        else:
+            env.states.reset(input_value=env.stack.pop())
+
+    callback_cls._evaluate_with_timeout = _evaluate_with_timeout
+
+    def _eval_wait_for_task_token(self, env, timeout_seconds, callback_endpoint, heartbeat_endpoint):
+        record = task_token_record(getattr(callback_endpoint, "callback_id", None))
+        if record is None or not is_callback_attempt(self, env):
+            return original_wait(self, env, timeout_seconds, callback_endpoint, heartbeat_endpoint)
+        outcome = wait_for_task_token(env, record, timeout_seconds, heartbeat_endpoint)
+        if outcome is None:  # stopped: whatever the attempt returns is not used
+            from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackOutcomeTimedOut
+
+            return CallbackOutcomeTimedOut(callback_id=record.token)
+        return outcome
+
+    callback_cls._eval_wait_for_task_token = _eval_wait_for_task_token
+
+    # --- the API ----------------------------------------------------------------------
+    backend_cls = parser_models.StepFunctionsParserBackend
+    original_success = backend_cls.send_task_success
+    original_failure = backend_cls.send_task_failure
+    original_heartbeat = backend_cls.send_task_heartbeat
+
+    def other_token_known(backend, token) -> bool:
+        """A token moto's own interpreter handles (activity tasks)."""
+        for execution in backend._get_executions():
+            worker = getattr(execution, "exec_worker", None)
+            env = getattr(worker, "env", None)
+            pool = getattr(env, "callback_pool_manager", None)
+            if pool is not None and pool.get(token) is not None:
+                return True
+        return False
+
+    def deliver(record: TaskTokenRecord, outcome) -> None:
+        with _TOKENS_LOCK:
+            if record.closed or record.endpoint is None or record.endpoint.get_outcome() is not None:
+                raise TaskTimedOut(task_timed_out)
+            record.closed = True
+            record.endpoint.notify(outcome)
+
+    def send_task_success(self, task_token, outcome):
+        record = task_token_record(task_token)
+        if record is None:
+            if other_token_known(self, task_token):
+                return original_success(self, task_token, outcome)
+            raise InvalidToken(invalid_token)
+        try:
+            json.loads(outcome)
+        except (TypeError, ValueError):
+            raise InvalidOutput("The provided JSON output data is not valid.") from None
+        deliver(record, CallbackOutcomeSuccess(callback_id=task_token, output=outcome))
+
+    def send_task_failure(self, task_token, error=None, cause=None):
+        record = task_token_record(task_token)
+        if record is None:
+            if other_token_known(self, task_token):
+                return original_failure(self, task_token, error=error, cause=cause)
+            raise InvalidToken(invalid_token)
+        deliver(record, CallbackOutcomeFailure(callback_id=task_token, error=error, cause=cause))
+
+    def send_task_heartbeat(self, task_token):
+        record = task_token_record(task_token)
+        if record is None:
+            if other_token_known(self, task_token):
+                return original_heartbeat(self, task_token)
+            raise InvalidToken(invalid_token)
+        with _TOKENS_LOCK:
+            if record.closed or record.endpoint is None or record.endpoint.get_outcome() is not None:
+                raise TaskTimedOut(task_timed_out)
+            record.endpoint.notify_heartbeat()
+
+    backend_cls.send_task_success = send_task_success
+    backend_cls.send_task_failure = send_task_failure
+    backend_cls.send_task_heartbeat = send_task_heartbeat
+
+    from moto.core.responses import EmptyResult
+
+    def response_send_task_failure(self):
+        self.stepfunction_backend.send_task_failure(
+            self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause"))
+        return EmptyResult()
+
+    StepFunctionResponse.send_task_failure = response_send_task_failure
 
 
 # ---------------------------------------------------------------------------------------

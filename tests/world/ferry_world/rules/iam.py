@@ -46,7 +46,8 @@ negated operators then hold); Numeric/Date/IP operators fail.
 
 Step Functions and CloudFormation calls (a pipeline of another account acting through
 template.yaml's invoker role): each states action on the state machine or execution its
-request names (STATES_AUTHORIZATIONS), DescribeStacks and the other stack actions on the
+request names (STATES_AUTHORIZATIONS; SendTaskSuccess/SendTaskFailure/SendTaskHeartbeat
+on the state machine whose execution issued the task token, TASK_RESPONSE_ACTIONS), DescribeStacks and the other stack actions on the
 stack (cloudformation_stack_resource).
 
 Not modelled: permissions boundaries, session policies, SCPs/RCPs, resource policies
@@ -524,7 +525,28 @@ STATES_AUTHORIZATIONS = {
 }
 
 
+# The callback pattern's answers (Service Authorization Reference, "Actions, resources,
+# and condition keys for AWS Step Functions": SendTaskSuccess, SendTaskFailure and
+# SendTaskHeartbeat; AWS CDK's StateMachine.grantTaskResponse grants exactly these three
+# on the state machine's ARN): authorized on the ARN of the state machine whose
+# execution issued the task token (engine/sfn.py task_token_state_machine). A token the
+# world did not issue (garbage, an activity's token) names no state machine: nothing is
+# decided here, the action answers InvalidToken (or handles the activity token).
+TASK_RESPONSE_ACTIONS = ("SendTaskSuccess", "SendTaskFailure", "SendTaskHeartbeat")
+
+
+def task_token_resource(token: str | None) -> str | None:
+    try:
+        from ..engine.sfn import task_token_state_machine
+    except ImportError:  # pragma: no cover - the world without its engine
+        return None
+    return task_token_state_machine(token)
+
+
 def _states_authorizations(response, api_action: str) -> list:
+    if api_action in TASK_RESPONSE_ACTIONS:
+        machine = task_token_resource(response._get_param("taskToken"))
+        return [(f"states:{api_action}", machine, {})] if machine else []
     for param in STATES_AUTHORIZATIONS.get(api_action, ()):
         arn = response._get_param(param)
         if arn:
