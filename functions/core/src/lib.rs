@@ -28,5 +28,6 @@ pub mod rules;
 pub mod schemas;
 pub mod share;
 pub mod tags;
+pub mod waits;
 
 pub use errors::{ErrorName, FerryError};

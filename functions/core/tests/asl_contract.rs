@@ -140,7 +140,6 @@ fn not_ready_errors_are_polled_where_steps_raise_them() {
     };
     for (state, names) in [
         ("CreateImage", vec![ErrorName::ImageNotReady]),
-        ("WaitImage", vec![ErrorName::ImageNotReady]),
         ("LaunchInstance", vec![ErrorName::InsufficientCapacity]),
         ("VerifyInstance", vec![ErrorName::InstanceNotReady]),
         (
@@ -170,6 +169,54 @@ fn not_ready_errors_are_polled_where_steps_raise_them() {
     assert_eq!(
         machine["States"]["MigrationFailed"]["ErrorPath"],
         "$.error.Error"
+    );
+}
+
+/// Event-driven waits (`ferry_core::waits`): every `.waitForTaskToken` Task passes its
+/// token, times out (a callback Task without TimeoutSeconds waits for a year) and retries
+/// `States.Timeout` as its fallback poll; migrate-instance's WaitImage is one, with the
+/// attempt length the core documents and about 33 hours of attempts in all.
+#[test]
+fn callback_waits_pass_their_token_time_out_and_poll_again() {
+    let mut seen = Vec::new();
+    for (file, machine) in machines() {
+        for (state, task) in tasks(&machine) {
+            let resource = task["Resource"].as_str().unwrap_or_default();
+            if !resource.ends_with(".waitForTaskToken") {
+                continue;
+            }
+            seen.push(format!("{file} {state}"));
+            assert_eq!(
+                task["Parameters"]["Payload"]["taskToken.$"], "$$.Task.Token",
+                "{file} {state}"
+            );
+            let timeout = task["TimeoutSeconds"].as_u64().expect("TimeoutSeconds");
+            let fallback = task["Retry"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["ErrorEquals"] == serde_json::json!(["States.Timeout"]))
+                .unwrap_or_else(|| panic!("{file} {state}: no Retry on States.Timeout"));
+            let attempts = fallback["MaxAttempts"].as_u64().unwrap();
+            let interval = fallback["IntervalSeconds"].as_u64().unwrap();
+            assert_eq!(
+                fallback["BackoffRate"], 1,
+                "{file} {state}: attempts stay short"
+            );
+            assert!(
+                (timeout + interval) * attempts >= 33 * 3600,
+                "{file} {state}: waits only {}s",
+                (timeout + interval) * attempts
+            );
+            if file == "migrate-instance.asl.json" && state == "WaitImage" {
+                assert_eq!(timeout, ferry_core::waits::IMAGE_WAIT_ATTEMPT_SECONDS);
+                assert_eq!(interval, 1);
+            }
+        }
+    }
+    assert!(
+        seen.contains(&"migrate-instance.asl.json WaitImage".to_string()),
+        "{seen:?}"
     );
 }
 

@@ -14,6 +14,8 @@ pub struct Clients {
     pub ec2: aws_sdk_ec2::Client,
     pub kms: aws_sdk_kms::Client,
     pub sts: aws_sdk_sts::Client,
+    /// Step Functions: SendTaskSuccess and GetExecutionHistory for event-driven waits.
+    pub sfn: aws_sdk_sfn::Client,
     config: aws_config::SdkConfig,
     /// Tests only: what [`Clients::assume`] returns after its (mocked) AssumeRole call.
     assumed: Option<Box<Clients>>,
@@ -39,6 +41,7 @@ impl Clients {
             ec2: aws_sdk_ec2::Client::new(config),
             kms: aws_sdk_kms::Client::new(config),
             sts: aws_sdk_sts::Client::new(config),
+            sfn: aws_sdk_sfn::Client::new(config),
             config: config.clone(),
             assumed: None,
         }
@@ -57,9 +60,16 @@ impl Clients {
             ec2,
             kms,
             sts,
+            sfn: aws_sdk_sfn::Client::new(&config),
             config,
             assumed: None,
         }
+    }
+
+    /// Tests: these clients with a given (aws-smithy-mocks) Step Functions client.
+    pub fn with_sfn(mut self, sfn: aws_sdk_sfn::Client) -> Clients {
+        self.sfn = sfn;
+        self
     }
 
     /// Tests: the clients [`Clients::assume`] hands out (e.g. aws-smithy-mocks clients of

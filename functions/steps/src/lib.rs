@@ -6,7 +6,8 @@
 //! (the SDK calls) → `ferry_core::copy` (the pure side: request, refusals, plan, io).
 //! One folder per workflow, named as in `ferry-core`: `migrate`, `share` (with
 //! revoke-share), `copy`, `distribute`. What several steps share: [`aws`] (clients, error
-//! mapping), [`images`] (one image lookup), [`cleanup`] (removals), [`runtime`].
+//! mapping), [`images`] (one image lookup), [`cleanup`] (removals), [`waits`] (task-token waits and the `ImageEvent` function),
+//! [`runtime`].
 
 pub mod aws;
 pub mod cleanup;
@@ -18,5 +19,6 @@ pub mod keys;
 pub mod migrate;
 pub mod runtime;
 pub mod share;
+pub mod waits;
 
 pub use aws::Clients;

@@ -717,6 +717,7 @@ async fn wait_image_polls_once_per_attempt() {
             ImageInput {
                 plan: plan.clone(),
                 image: image_ref("pending"),
+                task_token: None,
             },
         )
         .await;
@@ -757,6 +758,7 @@ async fn wait_image_takes_not_found_right_after_create_as_not_ready() {
             ImageInput {
                 plan: plan.clone(),
                 image,
+                task_token: None,
             },
         )
         .await
@@ -846,6 +848,7 @@ async fn launch_instance_sends_the_whole_spec_with_a_client_token() {
         ImageInput {
             plan,
             image: image_ref("available"),
+            task_token: None,
         },
     )
     .await
@@ -874,6 +877,7 @@ async fn launch_instance_maps_capacity_throttling_and_state_errors() {
             ImageInput {
                 plan: plan.clone(),
                 image: image_ref("available"),
+                task_token: None,
             },
         )
         .await
@@ -1584,4 +1588,68 @@ async fn another_executions_migration_in_flight_refuses_the_preflight() {
 
     rules[last] = in_flight_image(EXECUTION);
     run_preflight(&rules, basic_request()).await.unwrap();
+}
+
+fn sfn_client(rules: &[&Rule]) -> aws_sdk_sfn::Client {
+    mock_client!(aws_sdk_sfn, RuleMode::MatchAny, rules, |c| c
+        .retry_config(aws_smithy_types::retry::RetryConfig::disabled()))
+}
+
+/// Event-driven WaitImage (a `.waitForTaskToken` Task): an attempt that finds the image
+/// available ends the wait itself with SendTaskSuccess (the image as the Task's result);
+/// pending leaves it to the event or the next attempt (no Step Functions call at all);
+/// failed fails the Task by name; a task that timed out meanwhile is not an error.
+#[tokio::test]
+async fn wait_image_with_a_token_ends_the_wait_only_when_the_image_is_ready() {
+    use aws_sdk_sfn::operation::send_task_success::{SendTaskSuccessError, SendTaskSuccessOutput};
+    let plan = good_plan(basic_request()).await;
+    for (state, answer, expect) in [
+        (ImageState::Available, None, Ok(1usize)),
+        (ImageState::Available, Some("TaskTimedOut"), Ok(1)),
+        (
+            ImageState::Available,
+            Some("ThrottlingException"),
+            Err(ErrorName::Throttled),
+        ),
+        (ImageState::Pending, None, Ok(0)),
+        (ImageState::Failed, None, Err(ErrorName::ImageFailed)),
+    ] {
+        let image = own_image(&plan, state.clone());
+        let describe =
+            mock!(Client::describe_images).then_output(move || images_output(vec![image.clone()]));
+        let success = match answer {
+            None => mock!(aws_sdk_sfn::Client::send_task_success)
+                .match_requests(|r| {
+                    let output: serde_json::Value =
+                        serde_json::from_str(r.output().unwrap()).unwrap();
+                    r.task_token() == Some("token-7")
+                        && output["imageId"] == "ami-0feedfacefeedface"
+                        && output["state"] == "available"
+                        && output["snapshotIds"]
+                            == json!(["snap-0000000000000000a", "snap-0000000000000000b"])
+                })
+                .then_output(|| SendTaskSuccessOutput::builder().build()),
+            Some(code) => mock!(aws_sdk_sfn::Client::send_task_success)
+                .then_error(move || SendTaskSuccessError::generic(meta(code))),
+        };
+        let got = wait_image::handle(
+            clients(&[&describe]).with_sfn(sfn_client(&[&success])),
+            ImageInput {
+                plan: plan.clone(),
+                image: image_ref("pending"),
+                task_token: Some("token-7".into()),
+            },
+        )
+        .await;
+        assert_eq!(describe.num_calls(), 1, "{state:?}");
+        match (got, expect) {
+            (Ok(image), Ok(calls)) => {
+                assert_eq!(success.num_calls(), calls, "{state:?} {answer:?}");
+                let expected_state = if calls == 1 { "available" } else { "pending" };
+                assert_eq!(image.state, expected_state);
+            }
+            (Err(e), Err(name)) => assert_eq!(e.name, name, "{state:?} {answer:?}: {e}"),
+            (got, expect) => panic!("{state:?} {answer:?}: {got:?} vs {expect:?}"),
+        }
+    }
 }

@@ -17,6 +17,22 @@ use std::time::{Duration, Instant};
 pub const EBS_AMI: &str = "ami-04681a1dbd79675a5"; // amzn2 hvm, EBS root /dev/xvda (moto's catalogue)
 pub const INSTANCE_STORE_AMI: &str = "ami-04681a1dbd79675b6"; // instance-store root
 
+/// The world's clock at another scale while this lives ([`World::time_scale`]).
+pub struct TimeScale<'a> {
+    world: &'a World,
+    before: f64,
+}
+
+impl Drop for TimeScale<'_> {
+    fn drop(&mut self) {
+        self.world.control(
+            "POST",
+            "/ferry-world/clock/scale",
+            Some(&serde_json::json!({ "scale": self.before })),
+        );
+    }
+}
+
 /// The running world: endpoint, hub account and the deployed state machines.
 pub struct World {
     pub endpoint: String,
@@ -202,6 +218,24 @@ impl World {
 
     pub fn set_config(&self, values: Value) {
         self.control("POST", "/ferry-world/config", Some(&values));
+    }
+
+    /// Runs the world's clock at `scale` simulated seconds per real second until the
+    /// guard is dropped (then back to the scale it had). For latencies that the real time
+    /// of a Lambda invocation would distort at the default 600x.
+    pub fn time_scale(&self, scale: f64) -> TimeScale<'_> {
+        let before = self.control("GET", "/ferry-world/clock", None)["scale"]
+            .as_f64()
+            .expect("clock scale");
+        self.control(
+            "POST",
+            "/ferry-world/clock/scale",
+            Some(&serde_json::json!({ "scale": scale })),
+        );
+        TimeScale {
+            world: self,
+            before,
+        }
     }
 
     /// Recorded AWS calls, optionally of one service/action.
@@ -642,20 +676,38 @@ pub async fn web_server(world: &World, label: &str) -> WebServer {
     }
 }
 
+/// One instance as DescribeInstances shows it. An id RunInstances returned a moment ago
+/// may not be found yet (EC2 is eventually consistent; the world's
+/// `describeNotFoundAfterCreateSeconds`): that is retried for up to 10 s real.
 pub async fn instance(world: &World, instance_id: &str) -> ec2t::Instance {
-    world
-        .ec2()
-        .describe_instances()
-        .instance_ids(instance_id)
-        .send()
-        .await
-        .expect("DescribeInstances")
-        .reservations()
-        .iter()
-        .flat_map(|r| r.instances())
-        .next()
-        .cloned()
-        .unwrap_or_else(|| panic!("{instance_id} not found"))
+    let started = std::time::Instant::now();
+    loop {
+        match world
+            .ec2()
+            .describe_instances()
+            .instance_ids(instance_id)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                return out
+                    .reservations()
+                    .iter()
+                    .flat_map(|r| r.instances())
+                    .next()
+                    .cloned()
+                    .unwrap_or_else(|| panic!("{instance_id} not found"))
+            }
+            Err(e)
+                if e.as_service_error().and_then(|s| s.meta().code())
+                    == Some("InvalidInstanceID.NotFound")
+                    && started.elapsed() < std::time::Duration::from_secs(10) =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await
+            }
+            Err(e) => panic!("DescribeInstances {instance_id}: {e:?}"),
+        }
+    }
 }
 
 pub fn state(i: &ec2t::Instance) -> String {

@@ -35,6 +35,11 @@ pub struct PlanInput {
 pub struct ImageInput {
     pub plan: MigrationPlan,
     pub image: ImageRef,
+    /// `$$.Task.Token` when the wait is a `.waitForTaskToken` Task ([`crate::waits`]):
+    /// the step then ends the wait itself with SendTaskSuccess when its poll finds the
+    /// image available, and otherwise leaves it to the image's event or the next attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_token: Option<String>,
 }
 
 /// The new instance, as launch-instance and verify-instance report it.

@@ -15,4 +15,4 @@ pub mod rollback;
 pub mod verify_instance;
 pub mod wait_image;
 
-mod describe;
+pub(crate) mod describe;

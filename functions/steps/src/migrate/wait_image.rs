@@ -1,9 +1,14 @@
-//! State `WaitImage`: one DescribeImages per attempt. `pending` raises
-//! `Ferry.ImageNotReady`, which the state's Retry turns into a backed-off poll (rule 16);
-//! `failed` raises `Ferry.ImageFailed` with the StateReason.
+//! State `WaitImage`: a `.waitForTaskToken` Task (see `ferry_core::waits`). Each attempt
+//! makes one DescribeImages: `available` ends the wait at once (SendTaskSuccess with the
+//! image), `failed` fails it with `Ferry.ImageFailed` and the StateReason, `pending`
+//! leaves it to the image's "EC2 AMI State Change" event (the `ImageEvent` function) or,
+//! when that event never comes, to the next attempt after the Task's timeout.
+//! Without a token (a plain Lambda Task) it is the old poll: `pending` raises
+//! `Ferry.ImageNotReady` for the state's Retry (rule 16).
 
 use super::describe;
 use crate::aws::Clients;
+use crate::waits;
 use ferry_core::io::ImageRef;
 use ferry_core::migrate::io::ImageInput;
 
@@ -11,6 +16,25 @@ use ferry_core::rules::polls::{self, ImagePoll};
 use ferry_core::{ErrorName, FerryError};
 
 pub async fn handle(clients: Clients, input: ImageInput) -> Result<ImageRef, FerryError> {
+    let polled = poll(&clients, &input).await;
+    let Some(token) = input.task_token.as_deref() else {
+        return polled;
+    };
+    match polled {
+        Ok(image) => {
+            waits::complete(&clients.sfn, token, &image).await?;
+            Ok(image)
+        }
+        // Not ready: the event or the next attempt ends the wait.
+        Err(e) if e.name == ErrorName::ImageNotReady => Ok(input.image),
+        // Failed for good, or an AWS error the Task's Retry/Catch handles by name.
+        Err(e) => Err(e),
+    }
+}
+
+/// One DescribeImages: the image if it is available, `Ferry.ImageNotReady` while it is
+/// pending (or not visible yet, rule 19), `Ferry.ImageFailed` otherwise.
+async fn poll(clients: &Clients, input: &ImageInput) -> Result<ImageRef, FerryError> {
     let id = &input.image.image_id;
     let image = describe::image(&clients.ec2, id).await?.ok_or_else(|| {
         polls::missing_after_create(

@@ -1,0 +1,230 @@
+//! Event-driven image waits (issue 10), end to end: migrate-instance's `WaitImage` is a
+//! `.waitForTaskToken` Task. The world emits "EC2 AMI State Change" when the image becomes
+//! available (on its simulated clock); the template's EventBridge rule invokes the
+//! `ImageEvent` function, which finds the waiting Task in the execution's history and
+//! ends it. With the events dropped (EC2 documents them as best effort), the Task's
+//! timeout and its Retry on `States.Timeout` poll again until the image is there.
+//! Assertions are on the execution's history, the world's call records (who called
+//! SendTaskSuccess) and the EC2 events the world recorded.
+
+use ferry_e2e::*;
+use serde_json::{json, Value};
+
+/// SendTaskSuccess calls recorded since `marker` made by the function whose logical id
+/// (template.yaml) is `logical` (the world's call records name the calling function).
+fn task_successes(world: &World, marker: u64, logical: &str) -> usize {
+    let name = &world.function_names[logical];
+    calls_between(world, marker, None)
+        .iter()
+        .filter(|c| c["service"] == "states" && c["action"] == "SendTaskSuccess")
+        .filter(|c| c["caller"].as_str() == Some(name.as_str()))
+        .count()
+}
+
+/// The EC2 AMI State Change events the world emitted for `image_id`, with their status.
+fn ami_events(world: &World, image_id: &str) -> Vec<Value> {
+    let v = world.control("GET", "/ferry-world/events/invocations", None);
+    v["ec2Events"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| {
+            r["event"]["detail-type"] == "EC2 AMI State Change"
+                && r["event"]["detail"]["ImageId"] == image_id
+        })
+        .collect()
+}
+
+/// WaitImage's attempts in the history: (TaskScheduled timestamps, TaskTimedOut count,
+/// TaskSucceeded timestamp).
+async fn wait_attempts(world: &World, execution_arn: &str) -> (Vec<i64>, usize, Option<i64>) {
+    use aws_sdk_sfn::types::HistoryEventType as T;
+    let mut scheduled = Vec::new();
+    let mut timed_out = 0;
+    let mut succeeded = None;
+    for e in world.history(execution_arn).await {
+        let callback = |resource: &str| resource.ends_with(".waitForTaskToken");
+        match e.r#type() {
+            T::TaskScheduled
+                if e.task_scheduled_event_details()
+                    .is_some_and(|d| callback(d.resource())) =>
+            {
+                scheduled.push(e.timestamp().secs())
+            }
+            T::TaskTimedOut => timed_out += 1,
+            T::TaskSucceeded
+                if e.task_succeeded_event_details()
+                    .is_some_and(|d| callback(d.resource())) =>
+            {
+                succeeded = Some(e.timestamp().secs())
+            }
+            _ => {}
+        }
+    }
+    (scheduled, timed_out, succeeded)
+}
+
+fn epoch_of(iso: &str) -> i64 {
+    aws_smithy_types::DateTime::from_str(iso, aws_smithy_types::date_time::Format::DateTime)
+        .unwrap_or_else(|e| panic!("{iso}: {e}"))
+        .secs()
+}
+
+async fn migrate(world: &World, source: &WebServer, label: &str) -> (String, Value, u64) {
+    let marker = call_marker(world).await;
+    let execution = world
+        .run(
+            "migrate-instance",
+            &run_name(label),
+            &json!({"sourceInstanceId": source.instance_id, "targetSubnetId": source.subnet_b,
+                    "sourceAction": "keep", "keepImage": true}),
+        )
+        .await;
+    let output = execution.assert_succeeded().clone();
+    (execution.arn.clone(), output, marker)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_image_wait_is_completed_by_its_event() {
+    let (_guard, world) = serial_world().await;
+    world.clear_faults();
+    world.set_config(
+        json!({"ec2EventsDropped": false, "ec2EventDelaySeconds": 0, "failImages": []}),
+    );
+    // At 600x a debug Lambda's 0.2 s real would be 2 simulated minutes, longer than one
+    // wait attempt; at 30x it is 6 s, well within one attempt as on AWS.
+    let source = web_server(&world, &run_name("event-wait")).await;
+    let scale = world.time_scale(30.0);
+    let (arn, output, marker) = migrate(&world, &source, "event-wait").await;
+    drop(scale);
+    let image_id = output["imageId"]
+        .as_str()
+        .expect("imageId kept")
+        .to_string();
+
+    let (scheduled, timed_out, succeeded) = wait_attempts(&world, &arn).await;
+    // Attempts time out while the image is pending (12 simulated minutes); the last one
+    // is ended by the event.
+    assert_eq!(timed_out + 1, scheduled.len(), "attempts {scheduled:?}");
+    let events = ami_events(&world, &image_id);
+    let available: Vec<_> = events
+        .iter()
+        .filter(|r| r["event"]["detail"]["State"] == "available")
+        .collect();
+    assert_eq!(available.len(), 1, "{events:?}");
+    assert_eq!(available[0]["status"], "delivered", "{events:?}");
+    // The event's function ended the wait, not WaitImage's own poll.
+    let by_event = task_successes(&world, marker, "ImageEventFunction");
+    let by_poll = task_successes(&world, marker, "WaitImageFunction");
+    assert_eq!(
+        (by_event, by_poll),
+        (1, 0),
+        "SendTaskSuccess by ImageEvent / WaitImage"
+    );
+    // It ended within seconds of the image becoming available (at 30x the ImageEvent
+    // invocation's own ~0.2 s real are ~6 simulated seconds), not at the attempt's end.
+    let became_available = epoch_of(available[0]["event"]["time"].as_str().unwrap());
+    let ended = succeeded.expect("WaitImage succeeded");
+    let late = ended - became_available;
+    assert!(
+        (0..=20).contains(&late),
+        "noticed {late}s after the image became available (attempts at {scheduled:?})"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_the_event_dropped_the_fallback_poll_completes_the_wait() {
+    let (_guard, world) = serial_world().await;
+    world.clear_faults();
+    world.set_config(json!({"ec2EventsDropped": true, "failImages": []}));
+    let source = web_server(&world, &run_name("event-dropped")).await;
+    let run = migrate(&world, &source, "event-dropped").await;
+    world.set_config(json!({"ec2EventsDropped": false}));
+    let (arn, output, marker) = run;
+    let image_id = output["imageId"]
+        .as_str()
+        .expect("imageId kept")
+        .to_string();
+
+    let (scheduled, timed_out, succeeded) = wait_attempts(&world, &arn).await;
+    assert!(
+        scheduled.len() >= 2 && timed_out == scheduled.len() - 1,
+        "attempts {scheduled:?}, {timed_out} timed out"
+    );
+    let events = ami_events(&world, &image_id);
+    let available: Vec<_> = events
+        .iter()
+        .filter(|r| r["event"]["detail"]["State"] == "available")
+        .collect();
+    assert_eq!(available.len(), 1, "{events:?}");
+    assert_eq!(available[0]["status"], "dropped");
+    let by_event = task_successes(&world, marker, "ImageEventFunction");
+    let by_poll = task_successes(&world, marker, "WaitImageFunction");
+    assert_eq!(
+        (by_event, by_poll),
+        (0, 1),
+        "SendTaskSuccess by ImageEvent / WaitImage"
+    );
+    // Noticed by the first attempt after the image became available: at most one
+    // attempt (plus the Retry's second and the attempt's own invocation) late.
+    let became_available = epoch_of(available[0]["event"]["time"].as_str().unwrap());
+    let ended = succeeded.expect("WaitImage succeeded");
+    let late = ended - became_available;
+    assert!(
+        (0..=ferry_core::waits::IMAGE_WAIT_ATTEMPT_SECONDS as i64 + 60).contains(&late),
+        "noticed {late}s after the image became available (attempts at {scheduled:?})"
+    );
+}
+
+/// An image that fails: its event ends the wait with Ferry.ImageFailed (SendTaskFailure by
+/// the ImageEvent function, EC2's reason as the cause) and the migration rolls back.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_image_ends_the_wait_by_its_event_and_rolls_back() {
+    let (_guard, world) = serial_world().await;
+    world.clear_faults();
+    world.set_config(json!({"ec2EventsDropped": false, "ec2EventDelaySeconds": 0}));
+    let source = web_server(&world, &run_name("event-failed")).await;
+    let marker = call_marker(&world).await;
+    world.set_config(json!({"failImages": ["ferry-*"]}));
+    let scale = world.time_scale(30.0);
+    let execution = world
+        .run(
+            "migrate-instance",
+            &run_name("event-failed"),
+            &json!({"sourceInstanceId": source.instance_id, "targetSubnetId": source.subnet_b}),
+        )
+        .await;
+    drop(scale);
+    world.set_config(json!({"failImages": []}));
+    execution.assert_failed_with("Ferry.ImageFailed");
+    assert!(
+        execution
+            .cause
+            .as_deref()
+            .unwrap_or_default()
+            .contains("Client.InternalError"),
+        "{:?}",
+        execution.cause
+    );
+    let failures: Vec<Value> = calls_between(&world, marker, None)
+        .into_iter()
+        .filter(|c| c["service"] == "states" && c["action"] == "SendTaskFailure")
+        .collect();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(
+        failures[0]["caller"].as_str(),
+        Some(world.function_names["ImageEventFunction"].as_str())
+    );
+    // Rolled back: nothing of this execution is left, the source runs.
+    let (instances, images, snapshots) = ferry_made(&world, &execution.arn).await;
+    assert!(instances.is_empty(), "{}", instances.len());
+    assert!(
+        images
+            .iter()
+            .all(|i| i.state().map(|s| s.as_str()) == Some("deregistered")),
+        "images left"
+    );
+    assert!(snapshots.is_empty(), "snapshots left: {}", snapshots.len());
+    wait_for_state(&world, &source.instance_id, "running").await;
+}
