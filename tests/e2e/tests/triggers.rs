@@ -148,6 +148,7 @@ async fn requests_on_the_bus_start_their_workflow_from_the_hub_and_listed_accoun
         "revoke-share",
         "copy-image",
         "distribute-image",
+        "migrate-fleet",
     ];
 
     // 1. The hub puts a share-image request (a dry run) on its bus, by name.
@@ -202,6 +203,45 @@ async fn requests_on_the_bus_start_their_workflow_from_the_hub_and_listed_accoun
     assert!(
         launch_permissions(&world, &image).await.is_empty(),
         "a dry run shared the image"
+    );
+
+    // 4. migrate-fleet has its rule too: a selector's dry run from the hub (no instance
+    // carries the tag, so its table is empty), started with the event's detail as input.
+    let ec2 = world.ec2();
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.77.0.0/16")
+        .send()
+        .await
+        .expect("CreateVpc")
+        .vpc()
+        .and_then(|v| v.vpc_id())
+        .unwrap()
+        .to_string();
+    let subnet = ec2
+        .create_subnet()
+        .vpc_id(&vpc)
+        .cidr_block("10.77.2.0/24")
+        .availability_zone(world.az('b'))
+        .send()
+        .await
+        .expect("CreateSubnet")
+        .subnet()
+        .and_then(|s| s.subnet_id())
+        .unwrap()
+        .to_string();
+    let fleet = json!({"selector": {"tags": {"ferry-trigger": run_name("trigger-fleet")}},
+                       "targetSubnetIds": [subnet], "dryRun": true});
+    let answer = put_events(&world, &hub, request(bus_name, "migrate-fleet", &fleet));
+    assert_eq!(answer["FailedEntryCount"], 0, "{answer}");
+    let run = started_by_event(&world, "migrate-fleet", &fleet).await;
+    let out = run.assert_succeeded();
+    assert_eq!(out["dryRun"], true, "{out}");
+    assert!(
+        executions_with_input(&world, "share-image", &fleet)
+            .await
+            .is_empty(),
+        "share-image started by a migrate-fleet request"
     );
 
     // The stack as `make local-up` deploys it (no account listed): B is refused again.
