@@ -55,7 +55,7 @@ SAM_PARAMS := $(if $(shell grep -E '^  Architecture:' template.yaml 2>/dev/null)
 SAM_ENV := PATH="$(VENV_BIN):$$PATH"
 
 .PHONY: help tools fmt-check clippy unit lint-template lint-asl test sam-build demo clean distclean \
-	bins local-up local-down world-tests rust-tests e2e
+	bins local-up local-down world-tests rust-tests e2e bench
 
 help:
 	@echo "make tools          install the pinned tools into .venv/ and tests/tools/node_modules/"
@@ -72,6 +72,7 @@ help:
 	@echo "make lint-asl       statelint + asl-validator on statemachines/*.asl.json"
 	@echo "make sam-build      sam build (ARCH=arm64|x86_64, default arm64), print artifact sizes"
 	@echo "make demo           migrate a realistic instance in the local AWS world (offline)"
+	@echo "make bench          benchmarks -> bench/REPORT.md + bench/charts/ (not part of make test)"
 	@echo "make clean          remove .aws-sam/   (distclean: also .venv/ and node_modules/)"
 
 # ---------------------------------------------------------------------------------------
@@ -183,8 +184,44 @@ demo: bins
 	tests/world/up >/dev/null
 	status=0; $(WORLD_PY) tests/world/demo.py || status=$$?; tests/world/down; exit $$status
 
+# Benchmarks (issue 10), not part of `make test`; writes bench/REPORT.md and bench/charts/.
+#  3   zip sizes of every function as `make sam-build ARCH=$(ARCH)` builds them;
+#  1-2 cold start and memory: release bootstraps of the host's architecture (BENCH_BINS,
+#      the steps that have twins) through a local Lambda Runtime API stub with an HTTPS
+#      endpoint, vs the Python 3 + boto3 twins in bench/twins/ (bench/coldstart/run.py).
+#      With ARCH=x86_64 on an x86_64 host they are sam-build's own binaries (one release
+#      build); with arm64 the host's are built too (a second release build);
+#  4-6 transitions, detection latency, cost per run and the 100-instance fleet in a world
+#      of its own on BENCH_PORT (bench/workflows.py).
+# Cold, 30-60 minutes on 2 cores (the release builds).
+BENCH_VENV := $(ROOT)/.venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.ferry-bench.stamp
+BENCH_BINS ?= wait-image resolve-image image-event
+BENCH_PORT ?= 4595
+BENCH_WORLD := FERRY_WORLD_PORT=$(BENCH_PORT) FERRY_WORLD_STATE_DIR=$(ROOT)/.local/bench-world
+HOST_ARCH := $(subst aarch64,arm64,$(shell uname -m))
+
+$(BENCH_STAMP): bench/requirements.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install -q -r bench/requirements.txt
+	touch $@
+
+bench: $(VENV_STAMP) $(BENCH_STAMP) bins
+	$(MAKE) sam-build ARCH=$(ARCH)
+	$(VENV_BIN)/python tests/tools/artifact-sizes --json bench/results/sizes.json .aws-sam/build >/dev/null
+	@if [ "$(ARCH)" != "$(HOST_ARCH)" ]; then \
+		echo "bench: cold starts need $(HOST_ARCH) binaries: building $(BENCH_BINS)"; \
+		$(SAM_ENV) cargo lambda build --release $(LOCKED) -p ferry-steps $(addprefix --bin ,$(BENCH_BINS)); fi
+	env -u PYTHONDONTWRITEBYTECODE $(BENCH_VENV)/bin/python bench/coldstart/run.py \
+		--bootstraps $(CARGO_TARGET_DIR)/lambda --out bench/results/coldstart.json
+	$(BENCH_WORLD) tests/world/up >/dev/null
+	status=0; $(WORLD_PY) bench/workflows.py --world-json $(ROOT)/.local/bench-world/world.json \
+		--out bench/results/workflows.json || status=$$?; $(BENCH_WORLD) tests/world/down; \
+		test $$status = 0
+	$(BENCH_VENV)/bin/python bench/report.py
+
 clean:
 	rm -rf .aws-sam
 
 distclean: clean
-	rm -rf $(VENV) $(TOOLS_DIR)/node_modules
+	rm -rf $(VENV) $(BENCH_VENV) $(TOOLS_DIR)/node_modules
