@@ -155,19 +155,33 @@ pub fn token_for_image(parameters: &str, image_id: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// The execution ARN in an image's `ferry:execution` tag, if it is one (the ImageEvent
-/// function reads only the history of a Step Functions execution in its own account
-/// and region: its role allows no other).
-pub fn execution_arn_of(tag: Option<&str>) -> Option<String> {
+/// The execution ARN in an image's `ferry:execution` tag, if it is an execution of one of
+/// `waiting_machines` (state machine names: the machines whose image waits are
+/// event-driven). Images that other workflows made (share-image's re-encrypted copies
+/// carry share-image's execution ARN) are not followed: the ImageEvent role may read
+/// only those machines' histories, and nothing of the others waits on an event.
+pub fn execution_arn_of(tag: Option<&str>, waiting_machines: &[&str]) -> Option<String> {
     let arn = tag?;
     let parts: Vec<&str> = arn.split(':').collect();
     (parts.len() == 8
         && parts[0] == "arn"
         && parts[2] == "states"
         && parts[5] == "execution"
-        && !parts[6].is_empty()
+        && waiting_machines.contains(&parts[6])
         && !parts[7].is_empty())
     .then(|| arn.to_string())
+}
+
+/// The machines named in `FERRY_WAITING_MACHINES` (comma-separated; template.yaml sets it
+/// to the migrate-instance machine's name).
+pub fn waiting_machines(value: Option<&str>) -> Vec<String> {
+    value
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// SendTaskSuccess/SendTaskFailure codes that mean "this task no longer waits": the
@@ -340,19 +354,31 @@ mod tests {
     }
 
     #[test]
-    fn only_an_execution_arn_is_followed() {
+    fn only_an_execution_of_a_waiting_machine_is_followed() {
+        let machines = ["ferry-migrate-instance"];
         let arn = "arn:aws:states:eu-west-1:111122223333:execution:ferry-migrate-instance:run-1";
-        assert_eq!(execution_arn_of(Some(arn)), Some(arn.to_string()));
+        assert_eq!(
+            execution_arn_of(Some(arn), &machines),
+            Some(arn.to_string())
+        );
         for bad in [
             "",
             "run-1",
             "arn:aws:states:eu-west-1:111122223333:stateMachine:ferry-migrate-instance",
             "arn:aws:states:eu-west-1:111122223333:execution:ferry-migrate-instance:",
             "arn:aws:ec2:eu-west-1:111122223333:execution:x:y",
+            // share-image's copies carry its execution ARN: nothing of it waits on events.
+            "arn:aws:states:eu-west-1:111122223333:execution:ferry-share-image:run-1",
         ] {
-            assert_eq!(execution_arn_of(Some(bad)), None, "{bad}");
+            assert_eq!(execution_arn_of(Some(bad), &machines), None, "{bad}");
         }
-        assert_eq!(execution_arn_of(None), None);
+        assert_eq!(execution_arn_of(None, &machines), None);
+        assert_eq!(execution_arn_of(Some(arn), &[]), None);
+        assert_eq!(
+            waiting_machines(Some(" ferry-migrate-instance, other ,")),
+            vec!["ferry-migrate-instance".to_string(), "other".to_string()]
+        );
+        assert!(waiting_machines(None).is_empty());
     }
 
     #[test]

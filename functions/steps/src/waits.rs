@@ -107,6 +107,10 @@ pub async fn waiter(
     Ok(Waiter::NotWaiting)
 }
 
+/// The environment variable naming the state machines whose image waits are event-driven
+/// (comma-separated names; template.yaml: `<stack>-migrate-instance`).
+pub const WAITING_MACHINES: &str = "FERRY_WAITING_MACHINES";
+
 /// What the `ImageEvent` function did with one event (its result, for the logs and the
 /// world's invocation records).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -154,11 +158,14 @@ pub async fn image_event(
         ));
     };
     let tags = tag_map(image.tags());
-    let Some(arn) = waits::execution_arn_of(tags.get(TAG_EXECUTION).map(String::as_str)) else {
+    let machines = waits::waiting_machines(std::env::var(WAITING_MACHINES).ok().as_deref());
+    let machines: Vec<&str> = machines.iter().map(String::as_str).collect();
+    let Some(arn) = waits::execution_arn_of(tags.get(TAG_EXECUTION).map(String::as_str), &machines)
+    else {
         return Ok(ignored(
             Some(id),
             None,
-            "not an image a ferry execution made",
+            "not an image that a waiting ferry execution made",
         ));
     };
     let token = match waiter(&clients.sfn, &arn, id).await? {

@@ -19,6 +19,11 @@ const EXECUTION: &str =
     "arn:aws:states:eu-west-1:111122223333:execution:ferry-migrate-instance:move-web-1";
 
 fn clients(ec2_rules: &[&Rule], sfn_rules: &[&Rule]) -> Clients {
+    // As template.yaml sets it for the function (every test of this file sets the same).
+    std::env::set_var(
+        ferry_steps::waits::WAITING_MACHINES,
+        "ferry-migrate-instance",
+    );
     let ec2: aws_sdk_ec2::Client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, ec2_rules, |c| c
         .retry_config(aws_smithy_types::retry::RetryConfig::disabled()));
     let none: &[&Rule] = &[];
@@ -191,9 +196,20 @@ async fn waits_it_does_not_own_are_left_alone() {
         .unwrap();
     assert_eq!(out.action, "ignored");
     assert!(
-        out.reason.contains("not an image a ferry execution made"),
+        out.reason
+            .contains("not an image that a waiting ferry execution made"),
         "{out:?}"
     );
+
+    // share-image's re-encrypted copy carries share-image's execution ARN: no history read.
+    let shared = describe(image(
+        ImageState::Available,
+        Some("arn:aws:states:eu-west-1:111122223333:execution:ferry-share-image:share-1"),
+    ));
+    let out = image_event(clients(&[&shared], &[]), event("available"))
+        .await
+        .unwrap();
+    assert_eq!(out.action, "ignored", "{out:?}");
 
     let foreign_tag = describe(image(ImageState::Available, Some("i-am-not-an-arn")));
     let out = image_event(clients(&[&foreign_tag], &[]), event("available"))
