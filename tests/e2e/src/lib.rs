@@ -467,42 +467,43 @@ pub const USER_DATA: &str = "IyEvYmluL2Jhc2gKc3lzdGVtY3RsIHN0YXJ0IG5naW54Cg=="; 
 /// Builds a web server: encrypted gp3 root and io2 data volume under a CMK, IMDSv2,
 /// instance profile, key pair, detailed monitoring, unlimited credits, termination
 /// protection, tags, user data, and an Elastic IP. `label` keeps tests apart.
+/// A new VPC with `cidr`; its id.
+pub async fn create_vpc(world: &World, cidr: &str) -> String {
+    world
+        .ec2()
+        .create_vpc()
+        .cidr_block(cidr)
+        .send()
+        .await
+        .expect("CreateVpc")
+        .vpc()
+        .and_then(|v| v.vpc_id())
+        .unwrap()
+        .to_string()
+}
+
+/// A new subnet of `vpc_id` with `cidr` in `az`; its id.
+pub async fn create_subnet(world: &World, vpc_id: &str, cidr: &str, az: &str) -> String {
+    world
+        .ec2()
+        .create_subnet()
+        .vpc_id(vpc_id)
+        .cidr_block(cidr)
+        .availability_zone(az)
+        .send()
+        .await
+        .expect("CreateSubnet")
+        .subnet()
+        .and_then(|s| s.subnet_id())
+        .unwrap()
+        .to_string()
+}
+
 pub async fn web_server(world: &World, label: &str) -> WebServer {
     let ec2 = world.ec2();
-    let vpc = |cidr: &'static str| {
-        let ec2 = ec2.clone();
-        async move {
-            ec2.create_vpc()
-                .cidr_block(cidr)
-                .send()
-                .await
-                .expect("CreateVpc")
-                .vpc()
-                .and_then(|v| v.vpc_id())
-                .unwrap()
-                .to_string()
-        }
-    };
-    let vpc_id = vpc("10.20.0.0/16").await;
-    let subnet = |cidr: &'static str, az: String| {
-        let ec2 = ec2.clone();
-        let vpc_id = vpc_id.clone();
-        async move {
-            ec2.create_subnet()
-                .vpc_id(vpc_id)
-                .cidr_block(cidr)
-                .availability_zone(az)
-                .send()
-                .await
-                .expect("CreateSubnet")
-                .subnet()
-                .and_then(|s| s.subnet_id())
-                .unwrap()
-                .to_string()
-        }
-    };
-    let subnet_a = subnet("10.20.1.0/24", world.az('a')).await;
-    let subnet_b = subnet("10.20.2.0/24", world.az('b')).await;
+    let vpc_id = create_vpc(world, "10.20.0.0/16").await;
+    let subnet_a = create_subnet(world, &vpc_id, "10.20.1.0/24", &world.az('a')).await;
+    let subnet_b = create_subnet(world, &vpc_id, "10.20.2.0/24", &world.az('b')).await;
     let group = |name: String, description: &'static str, vpc: String| {
         let ec2 = ec2.clone();
         async move {
@@ -519,7 +520,7 @@ pub async fn web_server(world: &World, label: &str) -> WebServer {
         }
     };
     let security_group_id = group(format!("web-{label}"), "web servers", vpc_id.clone()).await;
-    let other_vpc = vpc("10.99.0.0/16").await;
+    let other_vpc = create_vpc(world, "10.99.0.0/16").await;
     let other_vpc_security_group_id = group(
         format!("elsewhere-{label}"),
         "another VPC",

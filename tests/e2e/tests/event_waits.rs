@@ -25,10 +25,11 @@ fn send_task_calls(world: &World, marker: u64, action: &str, logical: &str) -> (
     (calls.len(), ok)
 }
 
-/// The EC2 AMI State Change events the world emitted for `image_id`, with their status.
-fn ami_events(world: &World, image_id: &str) -> Vec<Value> {
+/// The one "EC2 AMI State Change" to `available` the world emitted for `image_id`, with
+/// its status (delivered / dropped).
+fn available_event(world: &World, image_id: &str) -> Value {
     let v = world.control("GET", "/ferry-world/events/invocations", None);
-    v["ec2Events"]
+    let events: Vec<Value> = v["ec2Events"]
         .as_array()
         .cloned()
         .unwrap_or_default()
@@ -36,8 +37,11 @@ fn ami_events(world: &World, image_id: &str) -> Vec<Value> {
         .filter(|r| {
             r["event"]["detail-type"] == "EC2 AMI State Change"
                 && r["event"]["detail"]["ImageId"] == image_id
+                && r["event"]["detail"]["State"] == "available"
         })
-        .collect()
+        .collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+    events[0].clone()
 }
 
 /// WaitImage's attempts in the history: (TaskScheduled timestamps, TaskTimedOut count,
@@ -135,16 +139,11 @@ async fn an_image_wait_is_completed_by_its_event() {
     // Attempts time out while the image is pending (12 simulated minutes); the last one
     // is ended by the event.
     assert_eq!(timed_out + 1, scheduled.len(), "attempts {scheduled:?}");
-    let events = ami_events(&world, &image_id);
-    let available: Vec<_> = events
-        .iter()
-        .filter(|r| r["event"]["detail"]["State"] == "available")
-        .collect();
-    assert_eq!(available.len(), 1, "{events:?}");
-    assert_eq!(available[0]["status"], "delivered", "{events:?}");
+    let available = available_event(&world, &image_id);
+    assert_eq!(available["status"], "delivered", "{available}");
     // It ended within seconds of the image becoming available (at 30x the ImageEvent
     // invocation's own ~0.2 s real are ~6 simulated seconds), not at the attempt's end.
-    let became_available = epoch_of(available[0]["event"]["time"].as_str().unwrap());
+    let became_available = epoch_of(available["event"]["time"].as_str().unwrap());
     let ended = succeeded.expect("WaitImage succeeded");
     let late = ended - became_available;
     assert!(
@@ -172,13 +171,8 @@ async fn with_the_event_dropped_the_fallback_poll_completes_the_wait() {
         scheduled.len() >= 2 && timed_out == scheduled.len() - 1,
         "attempts {scheduled:?}, {timed_out} timed out"
     );
-    let events = ami_events(&world, &image_id);
-    let available: Vec<_> = events
-        .iter()
-        .filter(|r| r["event"]["detail"]["State"] == "available")
-        .collect();
-    assert_eq!(available.len(), 1, "{events:?}");
-    assert_eq!(available[0]["status"], "dropped");
+    let available = available_event(&world, &image_id);
+    assert_eq!(available["status"], "dropped", "{available}");
     let (by_event, _) = send_task_calls(&world, marker, "SendTaskSuccess", "ImageEventFunction");
     let (by_poll, ok) = send_task_calls(&world, marker, "SendTaskSuccess", "WaitImageFunction");
     assert_eq!(
@@ -188,7 +182,7 @@ async fn with_the_event_dropped_the_fallback_poll_completes_the_wait() {
     );
     // Noticed by the first attempt after the image became available: at most one
     // attempt (plus the Retry's second and the attempt's own invocation) late.
-    let became_available = epoch_of(available[0]["event"]["time"].as_str().unwrap());
+    let became_available = epoch_of(available["event"]["time"].as_str().unwrap());
     let ended = succeeded.expect("WaitImage succeeded");
     let late = ended - became_available;
     assert!(

@@ -207,29 +207,8 @@ async fn requests_on_the_bus_start_their_workflow_from_the_hub_and_listed_accoun
 
     // 4. migrate-fleet has its rule too: a selector's dry run from the hub (no instance
     // carries the tag, so its table is empty), started with the event's detail as input.
-    let ec2 = world.ec2();
-    let vpc = ec2
-        .create_vpc()
-        .cidr_block("10.77.0.0/16")
-        .send()
-        .await
-        .expect("CreateVpc")
-        .vpc()
-        .and_then(|v| v.vpc_id())
-        .unwrap()
-        .to_string();
-    let subnet = ec2
-        .create_subnet()
-        .vpc_id(&vpc)
-        .cidr_block("10.77.2.0/24")
-        .availability_zone(world.az('b'))
-        .send()
-        .await
-        .expect("CreateSubnet")
-        .subnet()
-        .and_then(|s| s.subnet_id())
-        .unwrap()
-        .to_string();
+    let vpc = create_vpc(&world, "10.77.0.0/16").await;
+    let subnet = create_subnet(&world, &vpc, "10.77.2.0/24", &world.az('b')).await;
     let fleet = json!({"selector": {"tags": {"ferry-trigger": run_name("trigger-fleet")}},
                        "targetSubnetIds": [subnet], "dryRun": true});
     let answer = put_events(&world, &hub, request(bus_name, "migrate-fleet", &fleet));
