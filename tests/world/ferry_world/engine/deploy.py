@@ -379,6 +379,7 @@ def name_resources(template: dict, params: dict, resolver: "Resolver") -> tuple[
     Returns (functions, machines) by logical id: {"name", "arn", "binaryName"} and
     {"name", "arn", "short"}."""
     stack, region, account = params["AWS::StackName"], params["AWS::Region"], params["AWS::AccountId"]
+    partition = params.get("AWS::Partition", "aws")
     resources = template.get("Resources") or {}
     functions = {}
     for logical, res in resources.items():
@@ -389,7 +390,7 @@ def name_resources(template: dict, params: dict, resolver: "Resolver") -> tuple[
             continue
         props = res.get("Properties") or {}
         name = props.get("FunctionName") or f"{stack}-{kebab(re.sub(r'Function$', '', logical))}"
-        arn = f"arn:aws:lambda:{region}:{account}:function:{name}"
+        arn = f"arn:{partition}:lambda:{region}:{account}:function:{name}"
         functions[logical] = {"name": name, "arn": arn, "binaryName": binary}
         params[logical] = name
         params[f"{logical}.Arn"] = arn
@@ -398,7 +399,7 @@ def name_resources(template: dict, params: dict, resolver: "Resolver") -> tuple[
             props = res.get("Properties") or {}
             group = resolver.resolve(props.get("LogGroupName")) or f"{stack}-{logical}"
             params[logical] = group
-            params[f"{logical}.Arn"] = f"arn:aws:logs:{region}:{account}:log-group:{group}:*"
+            params[f"{logical}.Arn"] = f"arn:{partition}:logs:{region}:{account}:log-group:{group}:*"
     machines = {}
     for logical, res in resources.items():
         if res.get("Type") != "AWS::Serverless::StateMachine":
@@ -408,12 +409,42 @@ def name_resources(template: dict, params: dict, resolver: "Resolver") -> tuple[
         # A Name the template gives (e.g. !Sub ${AWS::StackName}-migrate-instance) as
         # CloudFormation resolves it; otherwise the world's own `<stack>-<short>`.
         name = (resolver.resolve(props["Name"]) if props.get("Name") else None) or f"{stack}-{short}"
-        arn = f"arn:aws:states:{region}:{account}:stateMachine:{name}"
+        arn = f"arn:{partition}:states:{region}:{account}:stateMachine:{name}"
         machines[logical] = {"name": name, "arn": arn, "short": short}
         params[logical] = arn
         params[f"{logical}.Arn"] = arn
         params[f"{logical}.Name"] = name
     return functions, machines
+
+
+def pseudo_parameters(region: str, account: str, stack: str, partition: str = "aws") -> dict:
+    """CloudFormation's pseudo parameters for a stack (AWS::Partition as the Region's
+    partition would give it: aws, aws-cn, aws-us-gov)."""
+    suffix = "amazonaws.com.cn" if partition == "aws-cn" else "amazonaws.com"
+    return {
+        "AWS::Region": region,
+        "AWS::AccountId": account,
+        "AWS::StackName": stack,
+        "AWS::Partition": partition,
+        "AWS::URLSuffix": suffix,
+        "AWS::StackId": f"arn:{partition}:cloudformation:{region}:{account}:stack/{stack}/ferry-world",
+    }
+
+
+def template_roles(template_path: Path, region: str, account: str, stack: str, partition: str = "aws") -> dict:
+    """The IAM role of every function and state machine of a SAM template, as SAM's
+    transform makes it and CloudFormation resolves it (the same path deploy() takes),
+    by the owner's logical id: {"logical", "name", "trust", "policies", "managed",
+    "path"}. Nothing is created."""
+    template = load_template(template_path)
+    params = pseudo_parameters(region, account, stack, partition)
+    resolver = Resolver(template, params)
+    cfn = sam_transform(template, params)
+    name_resources(template, params, resolver)
+    return {
+        owner: {**role, "name": role_name(stack, role["logical"])}
+        for owner, role in translated_roles(cfn, resolver).items()
+    }
 
 
 def deploy(template_path: Path, binaries: Path, endpoint: str, region: str, stack: str) -> dict:
@@ -433,14 +464,7 @@ def deploy(template_path: Path, binaries: Path, endpoint: str, region: str, stac
     if account != HUB_ACCOUNT_ID:
         raise SystemExit(f"deploy: the world answered account {account}, expected the hub {HUB_ACCOUNT_ID}")
 
-    params = {
-        "AWS::Region": region,
-        "AWS::AccountId": account,
-        "AWS::StackName": stack,
-        "AWS::Partition": "aws",
-        "AWS::URLSuffix": "amazonaws.com",
-        "AWS::StackId": f"arn:aws:cloudformation:{region}:{account}:stack/{stack}/ferry-world",
-    }
+    params = pseudo_parameters(region, account, stack)
     resolver = Resolver(template, params)
     cfn = sam_transform(template, params)
 
