@@ -63,6 +63,10 @@ const PLACEHOLDERS: &[(&str, &str)] = &[
         "TWO_NIC_INSTANCE",
         "a running instance with two network interfaces",
     ),
+    (
+        "MANY_TAGS_VOLUME_INSTANCE",
+        "a running instance whose root volume carries 48 tags",
+    ),
     ("IMAGE", "an unencrypted AMI of the hub, shared with nobody"),
     ("CMK_IMAGE", "an AMI of the hub encrypted under HUB_KEY"),
     ("EBS_IMAGE", "an AMI of the hub encrypted under aws/ebs"),
@@ -241,6 +245,29 @@ async fn fixtures(world: &World) -> Fixtures {
     )
     .await;
 
+    // 48 tags on the root volume: the new volume gets them and ferry's own (EC2: at
+    // most 50 per resource).
+    let volume_tags = (0..48).fold(
+        ec2t::TagSpecification::builder().resource_type(ec2t::ResourceType::Volume),
+        |spec, i| {
+            spec.tags(
+                ec2t::Tag::builder()
+                    .key(format!("v{i:02}"))
+                    .value("x")
+                    .build(),
+            )
+        },
+    );
+    let many_tags_volume = launch(
+        world,
+        ec2.run_instances()
+            .image_id(EBS_AMI)
+            .instance_type(ec2t::InstanceType::T3Micro)
+            .subnet_id(&web.subnet_a)
+            .tag_specifications(volume_tags.build()),
+    )
+    .await;
+
     let hub = world.config.clone();
     let hub_key = create_key(&hub, &format!("ferry {label} (CMK-A)"), None).await;
     let disabled_key = create_key(&hub, &format!("ferry {label} (disabled)"), None).await;
@@ -317,6 +344,7 @@ async fn fixtures(world: &World) -> Fixtures {
             ("STORE_INSTANCE", store),
             ("TERMINATED_INSTANCE", terminated),
             ("TWO_NIC_INSTANCE", two_nics),
+            ("MANY_TAGS_VOLUME_INSTANCE", many_tags_volume),
             ("IMAGE", image),
             ("CMK_IMAGE", cmk_image),
             ("EBS_IMAGE", ebs_image),
