@@ -3,7 +3,9 @@ Functions targets of every ENABLED rule it matches, AS the target's role (trust 
 events.amazonaws.com, states:StartExecution evaluated like every role's call), with the
 input the target's Input / InputPath / InputTransformer makes; another account puts
 events on a bus only as the bus's resource policy allows (account ids, or "*" with
-aws:PrincipalOrgID), else that entry fails with AccessDeniedException.
+aws:PrincipalOrgID), else that entry fails with AccessDeniedException; a rule whose
+target is another account's bus forwards the event unchanged, as its role and the
+receiving bus's policy allow, and never on to a third bus.
 
 Driven through boto3 against moto's server in this process with the "iam" and "events"
 rule groups and the Step Functions engine installed. The state machines are Pass states:
@@ -220,3 +222,116 @@ def test_a_bus_of_another_account_that_does_not_exist(hub):
     answer = aws_client(hub.url, "events", as_account(hub.url, B)).put_events(
         Entries=[entry({"a": 1}, bus=f"arn:aws:events:{REGION}:{HUB}:event-bus/nope")])
     assert answer["FailedEntryCount"] == 1 and answer["Entries"][0]["ErrorCode"] == "ResourceNotFoundException"
+
+
+# ------------------------------------------------------- forwarding to another bus
+def _forwarding(hub, *, bus_policy=True, role="events", org_only=False, sender=B):
+    """B's rule on its default bus forwarding ferry.test events to the hub's bus, and the
+    hub's rule starting a Pass machine with the whole event. `role`: "events" (a role of
+    B trusting EventBridge, allowed events:PutEvents on the hub's bus), "no-put" (the
+    same without that permission), "untrusting" (trusting no service) or None."""
+    sm = hub.machine("copy-events")
+    hub.events.put_rule(Name="from-targets", EventBusName=BUS, EventPattern=json.dumps({"source": ["ferry.test"]}))
+    hub.events.put_targets(Rule="from-targets", EventBusName=BUS, Targets=[
+        {"Id": "t", "Arn": sm, "RoleArn": hub.target_role("from-targets", sm)}])
+    if bus_policy:
+        principal = "*" if org_only else {"AWS": [sender]}
+        statement = {"Sid": "targets", "Effect": "Allow", "Principal": principal, "Action": "events:PutEvents",
+                     "Resource": BUS_ARN}
+        if org_only:
+            statement["Condition"] = {"StringEquals": {"aws:PrincipalOrgID": bus_policy}}
+        hub.events.put_permission(EventBusName=BUS, Policy=_policy(statement))
+    creds = as_account(hub.url, sender)
+    b_iam, b_events = aws_client(hub.url, "iam", creds), aws_client(hub.url, "events", creds)
+    target = {"Id": "hub", "Arn": BUS_ARN}
+    if role:
+        trust = {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com" if role != "untrusting"
+                                              else "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+        arn = b_iam.create_role(RoleName="forward", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        allowed = BUS_ARN if role != "no-put" else f"arn:aws:events:{REGION}:{HUB}:event-bus/other"
+        b_iam.put_role_policy(RoleName="forward", PolicyName="put", PolicyDocument=json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "events:PutEvents", "Resource": allowed}]}))
+        target["RoleArn"] = arn
+    b_events.put_rule(Name="to-hub", EventPattern=json.dumps({"source": ["ferry.test"]}))
+    b_events.put_targets(Rule="to-hub", Targets=[target])
+    return sm, b_events
+
+
+def _put_in_b(b_events):
+    answer = b_events.put_events(Entries=[{
+        "Source": "ferry.test", "DetailType": "Copy State Change", "Detail": json.dumps({"ImageId": "ami-1"}),
+        "Resources": [f"arn:aws:ec2:{REGION}::image/ami-1"]}])
+    assert answer["FailedEntryCount"] == 0, answer
+    return answer["Entries"][0]["EventId"]
+
+
+def test_a_rule_forwards_an_event_as_it_is_to_another_accounts_bus(hub):
+    sm, b_events = _forwarding(hub)
+    event_id = _put_in_b(b_events)
+    runs = hub.executions(sm)
+    assert len(runs) == 1 and runs[0]["status"] == "SUCCEEDED", runs
+    event = json.loads(runs[0]["input"])
+    # B's event, unchanged: its account, id, resources and detail (moto would re-put it
+    # as the hub's own event without resources).
+    assert (event["account"], event["id"], event["resources"], event["detail"], event["source"]) == (
+        B, event_id, [f"arn:aws:ec2:{REGION}::image/ami-1"], {"ImageId": "ami-1"}, "ferry.test"), event
+    forwarded = [d for d in events_rule.DELIVERED if d.get("forwarded")]
+    assert [d["targetArn"] for d in forwarded] == [BUS_ARN] and events_rule.FAILED_INVOCATIONS == []
+
+
+@pytest.mark.parametrize("setup, error", [
+    ({"bus_policy": False}, "AccessDeniedException"),  # the hub's bus does not let B in
+    ({"role": "no-put"}, "AccessDeniedException"),  # B's role may not put on the hub's bus
+    ({"role": "untrusting"}, "AccessDenied"),  # EventBridge cannot assume B's role
+])
+def test_a_forward_the_receiver_or_the_senders_role_does_not_allow_delivers_nothing(hub, setup, error):
+    sm, b_events = _forwarding(hub, **setup)
+    _put_in_b(b_events)
+    assert hub.executions(sm) == []
+    assert [f["error"] for f in events_rule.FAILED_INVOCATIONS] == [error], events_rule.FAILED_INVOCATIONS
+
+
+def test_an_organization_policy_lets_in_a_member_that_forwards_with_a_role_only(hub):
+    org = aws_client(hub.url, "organizations")
+    org_id = org.create_organization(FeatureSet="ALL")["Organization"]["Id"]
+    status = org.create_account(AccountName="member", Email="m@example.com")["CreateAccountStatus"]
+    member = org.describe_create_account_status(CreateAccountRequestId=status["Id"])["CreateAccountStatus"][
+        "AccountId"]
+    sm, member_events = _forwarding(hub, bus_policy=org_id, org_only=True, role=None, sender=member)
+    _put_in_b(member_events)
+    assert hub.executions(sm) == []
+    assert [f["error"] for f in events_rule.FAILED_INVOCATIONS] == ["AccessDeniedException"]
+
+    events_rule.reset()
+    member_iam = aws_client(hub.url, "iam", as_account(hub.url, member))
+    role = member_iam.create_role(RoleName="forward", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
+                                               "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+    member_iam.put_role_policy(RoleName="forward", PolicyName="put", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "events:PutEvents",
+                                               "Resource": BUS_ARN}]}))
+    member_events.put_targets(Rule="to-hub", Targets=[{"Id": "hub", "Arn": BUS_ARN, "RoleArn": role}])
+    _put_in_b(member_events)
+    runs = hub.executions(sm)
+    assert [json.loads(r["input"])["account"] for r in runs] == [member], runs
+
+
+def test_an_event_from_another_bus_is_not_sent_on_to_a_third(hub):
+    sm, b_events = _forwarding(hub)
+    # The hub forwards what its bus receives to C's default bus (C lets the hub in).
+    c_creds = as_account(hub.url, C)
+    c_events = aws_client(hub.url, "events", c_creds)
+    c_bus = f"arn:aws:events:{REGION}:{C}:event-bus/default"
+    c_events.put_permission(Policy=_policy({"Sid": "hub", "Effect": "Allow", "Principal": {"AWS": [HUB]},
+                                            "Action": "events:PutEvents", "Resource": c_bus}))
+    hub.events.put_rule(Name="on-to-c", EventBusName=BUS, EventPattern=json.dumps({"source": ["ferry.test"]}))
+    hub.events.put_targets(Rule="on-to-c", EventBusName=BUS, Targets=[{"Id": "c", "Arn": c_bus}])
+    _put_in_b(b_events)
+    assert len(hub.executions(sm)) == 1  # the hub's own targets still get it
+    assert [f["error"] for f in events_rule.FAILED_INVOCATIONS] == ["NotForwardedAgain"]
+    # An event put on the hub's bus by the hub itself does go on to C.
+    events_rule.reset()
+    hub.events.put_events(Entries=[{"Source": "ferry.test", "DetailType": "x", "Detail": "{}", "EventBusName": BUS}])
+    assert [d["targetArn"] for d in events_rule.DELIVERED if d.get("forwarded")] == [c_bus]

@@ -23,6 +23,12 @@ rules add what ferry's request bus needs (template.yaml, RequestBus):
   to the caller (account ids, account root ARNs, "*" with aws:PrincipalOrgID); otherwise
   the entry fails with AccessDeniedException and FailedEntryCount counts it.
 
+* Event bus targets (forward_to_bus, same rule): a rule whose target is another bus
+  (another account's, as a target account forwards its AMI events to the hub) hands the
+  event on unchanged (moto re-puts it as the receiver's own event, without `resources`),
+  as the target's RoleArn allows events:PutEvents there and the receiving bus's policy
+  lets the sender in; an event that came from another bus is not sent on to a third.
+
 Delivery failures (a role that may not start the execution, a role that does not trust
 EventBridge, a state machine that does not exist) do not fail PutEvents, as on AWS: the
 event was accepted; the world records them in FAILED_INVOCATIONS (GET
@@ -237,6 +243,8 @@ def put_events_start_step_functions_targets() -> None:
                     self.arn, target["Arn"], target_input(target, original_event),
                     {"source": "events", "rule": self.arn, "eventId": original_event.get("id")},
                 )
+            elif _BUS_ARN.match(str(target["Arn"])):
+                forward_to_bus(self, target, original_event)
             else:
                 others.append(target)
         if others:
@@ -380,7 +388,78 @@ def invoke_lambda_target(rule_arn: str, function_arn: str, payload, origin: dict
     return True
 
 
-def bus_policy_allows(bus, caller_account: str, principal: str) -> bool:
+def forward_to_bus(rule, target: dict, event: dict) -> bool:
+    """EventBridge UG, "Sending and receiving events between AWS accounts" and "Sending
+    events between event buses in the same account and Region" (rule targets that are
+    event buses):
+
+    * the event reaches the receiving bus as it is: its `account` (the account where it
+      happened), `region`, `source`, `detail-type`, `detail`, `resources` and `id` stay,
+      and the receiving bus's rules match it (moto re-puts it as the receiver's own
+      event, without `resources`);
+    * the target's RoleArn, when given, is the sender's: it must trust
+      events.amazonaws.com and allow events:PutEvents on the receiving bus;
+    * a bus of another account must allow the sender in its resource-based policy (the
+      role, or the sending account); when only the Organization is allowed, the sender
+      must use a role ("the sending event bus must have IAM roles attached to them");
+    * an event that came from another bus is not forwarded again ("If a receiver account
+      sets up a rule that sends events received from a sender account on to a third
+      account, these events are not sent to the third account"; the same for a third
+      bus of one account).
+
+    A failed forward is a failed invocation (FAILED_INVOCATIONS), as on AWS."""
+    from moto.events import models
+
+    from . import iam
+
+    bus_arn = target["Arn"]
+    record = {"source": "events", "rule": rule.arn, "eventId": event.get("id"), "targetArn": bus_arn,
+              "roleArn": target.get("RoleArn")}
+    if getattr(_tls, "forwarded", False):
+        _failed({**record, "error": "NotForwardedAgain",
+                 "cause": "an event received from another event bus is not sent on to a third bus"})
+        return False
+    _part, region, owner, name = _BUS_ARN.match(bus_arn).groups()
+    sender = rule.arn.split(":")[4]
+    role_arn = target.get("RoleArn")
+    if role_arn:
+        if not role_trusts_service(role_arn, EVENTS_SERVICE_PRINCIPAL):
+            _failed({**record, "error": "AccessDenied",
+                     "cause": f"{EVENTS_SERVICE_PRINCIPAL} is not authorized to perform: sts:AssumeRole on "
+                              f"resource: {role_arn}"})
+            return False
+        caller = iam.state_machine_caller(role_arn, region)
+        if caller is not None:
+            denial = iam._first_denial(caller, [("events:PutEvents", bus_arn, {})])
+            if denial is not None:
+                _failed({**record, "error": "AccessDeniedException", "cause": denial[2]})
+                return False
+    try:
+        receiver = models.events_backends[owner][region]
+        bus = receiver._get_event_bus(name)
+    except Exception:  # noqa: BLE001
+        _failed({**record, "error": "ResourceNotFoundException", "cause": f"Event bus {name} does not exist."})
+        return False
+    if owner != sender:
+        principal = role_arn or f"arn:{partition(region)}:iam::{sender}:root"
+        # Without a role, a policy that lets in the Organization does not let in the sender.
+        if not bus_policy_allows(bus, sender, principal, organization=bool(role_arn)):
+            _failed({**record, "error": "AccessDeniedException",
+                     "cause": f"events:PutEvents on {bus_arn} is not allowed to {principal} by the bus's "
+                              "resource-based policy"})
+            return False
+    with _lock:
+        DELIVERED.append({**record, "forwarded": True})
+    _tls.forwarded = True
+    try:
+        for receiving_rule in list(bus.rules.values()):
+            receiving_rule.send_to_targets(dict(event))
+    finally:
+        _tls.forwarded = False
+    return True
+
+
+def bus_policy_allows(bus, caller_account: str, principal: str, organization: bool = True) -> bool:
     """EventBridge UG, "Permissions for event buses in Amazon EventBridge" and "Sending
     and receiving events between AWS accounts": another account may put events on a bus
     only when the bus's resource-based policy allows events:PutEvents on the bus to it
@@ -394,7 +473,7 @@ def bus_policy_allows(bus, caller_account: str, principal: str) -> bool:
         return False
     doc = json.loads(text) if isinstance(text, str) else text
     context = {"aws:principalaccount": caller_account, "aws:principalarn": principal}
-    org = org_id_of(caller_account)
+    org = org_id_of(caller_account) if organization else None
     if org:
         context["aws:principalorgid"] = org
     decision = policy_decision(
