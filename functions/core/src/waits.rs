@@ -138,13 +138,19 @@ pub fn find_waiter<'a>(
     Waiter::NotWaiting
 }
 
+/// Where a waiting Task's payload names the image it waits for: migrate-instance's
+/// `WaitImage` (`image`), share-image's `WaitCopy` (`copy`, the re-encrypted copy).
+pub const WAITED_IMAGE_POINTERS: [&str; 2] = ["/image/imageId", "/copy/imageId"];
+
 /// The task token in a `TaskScheduled` event's parameters (a lambda:invoke
-/// `{"FunctionName", "Payload": {..., "taskToken", "image": {"imageId"}}}`) when the
-/// payload waits for `image_id`.
+/// `{"FunctionName", "Payload": {..., "taskToken", "image"|"copy": {"imageId"}}}`) when
+/// the payload waits for `image_id`.
 pub fn token_for_image(parameters: &str, image_id: &str) -> Option<String> {
     let value: Value = serde_json::from_str(parameters).ok()?;
     let payload = value.get("Payload")?;
-    let waits_for = payload.pointer("/image/imageId").and_then(Value::as_str)?;
+    let waits_for = WAITED_IMAGE_POINTERS
+        .iter()
+        .find_map(|p| payload.pointer(p).and_then(Value::as_str))?;
     if waits_for != image_id {
         return None;
     }
@@ -328,6 +334,17 @@ mod tests {
             "a payload naming no image"
         );
         assert_eq!(token_for_image("not json", "ami-0123456789abcdef0"), None);
+        // share-image's WaitCopy names its copy under `copy`.
+        let copy = json!({"FunctionName": "f", "Payload": {"plan": {}, "taskToken": "t-copy",
+            "copy": {"imageId": "ami-0123456789abcdef0"}}});
+        assert_eq!(
+            token_for_image(&copy.to_string(), "ami-0123456789abcdef0"),
+            Some("t-copy".into())
+        );
+        assert_eq!(
+            token_for_image(&copy.to_string(), "ami-0aaaaaaaaaaaaaaaa"),
+            None
+        );
         let no_token = json!({"Payload": {"image": {"imageId": "ami-0123456789abcdef0"}}});
         assert_eq!(
             token_for_image(&no_token.to_string(), "ami-0123456789abcdef0"),

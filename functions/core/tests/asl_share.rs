@@ -1,4 +1,4 @@
-//! The share-image and revoke-share state machines: polling where steps raise not-ready,
+//! The share-image and revoke-share state machines: the copy's event-driven wait,
 //! cleanup of the copy after any failure past Preflight, the original error at the end.
 
 use serde_json::Value;
@@ -25,15 +25,20 @@ fn retried(state: &Value) -> Vec<String> {
 fn share_image_polls_the_copy_and_cleans_up_after_failures() {
     let m = machine("share-image");
     let s = &m["States"];
-    assert!(retried(&s["WaitCopy"]).contains(&"Ferry.ImageNotReady".to_string()));
-    let poll = s["WaitCopy"]["Retry"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["ErrorEquals"][0] == "Ferry.ImageNotReady")
-        .unwrap();
-    assert_eq!(poll["MaxDelaySeconds"], 600);
-    assert_eq!(poll["JitterStrategy"], "FULL");
+    // The copy is waited for on its event (a .waitForTaskToken Task, issue 10): each
+    // attempt polls once and times out; the Retry on States.Timeout is the slow poll.
+    let wait = &s["WaitCopy"];
+    assert_eq!(
+        wait["Resource"],
+        "arn:aws:states:::lambda:invoke.waitForTaskToken"
+    );
+    assert_eq!(
+        wait["Parameters"]["FunctionName"],
+        "${ShareWaitCopyFunctionArn}"
+    );
+    assert_eq!(wait["Parameters"]["Payload"]["copy.$"], "$.copy");
+    assert!(retried(wait).contains(&"States.Timeout".to_string()));
+    assert!(!retried(wait).contains(&"Ferry.ImageNotReady".to_string()));
     for state in ["CopyImage", "WaitCopy", "Apply"] {
         assert_eq!(s[state]["Catch"][0]["Next"], "Cleanup", "{state}");
         assert_eq!(s[state]["Catch"][0]["ResultPath"], "$.error", "{state}");

@@ -402,6 +402,7 @@ async fn apply_adds_permissions_and_one_grant_per_key_and_account() {
         ShareApplyInput {
             plan: cmk_plan(&[B, C]),
             copy: None,
+            task_token: None,
         },
     )
     .await
@@ -458,6 +459,7 @@ async fn apply_shares_the_copy_when_there_is_one() {
                 snapshot_ids: vec!["snap-0c0c0c0c0c0c0c0c0".into()],
                 created_at: None,
             }),
+            task_token: None,
         },
     )
     .await
@@ -494,6 +496,7 @@ async fn apply_maps_kms_and_ec2_errors() {
             ShareApplyInput {
                 plan: cmk_plan(&[B]),
                 copy: None,
+                task_token: None,
             },
         )
         .await
@@ -511,6 +514,7 @@ async fn apply_maps_kms_and_ec2_errors() {
             ShareApplyInput {
                 plan: cmk_plan(&[B]),
                 copy: None,
+                task_token: None,
             },
         )
         .await
@@ -597,9 +601,8 @@ async fn copy_image_reencrypts_under_the_key_with_token_name_and_tags() {
     assert_eq!(out.state, "pending");
 }
 
-#[tokio::test]
-async fn wait_copy_polls_fails_and_returns_the_snapshots() {
-    let input = || ShareApplyInput {
+fn pending_copy(task_token: Option<&str>) -> ShareApplyInput {
+    ShareApplyInput {
         plan: copy_plan(),
         copy: Some(ImageRef {
             image_id: COPY.into(),
@@ -608,46 +611,119 @@ async fn wait_copy_polls_fails_and_returns_the_snapshots() {
             snapshot_ids: vec![],
             created_at: None,
         }),
-    };
-    let describe = |state: ImageState| {
-        mock!(Client::describe_images)
-            .match_requests(|r| r.image_ids() == [COPY] && r.owners() == ["self"])
-            .then_output(move || {
-                images(Some(
-                    Image::builder()
-                        .image_id(COPY)
-                        .name("copy")
-                        .owner_id(OWNER)
-                        .state(state.clone())
-                        .state_reason(
-                            StateReason::builder()
-                                .code("Client.InternalError")
-                                .message("Client.InternalError: Given key ID is not accessible")
-                                .build(),
-                        )
-                        .block_device_mappings(
-                            BlockDeviceMapping::builder()
-                                .device_name("/dev/xvda")
-                                .ebs(EbsBlockDevice::builder().snapshot_id(SNAP2).build())
-                                .build(),
-                        )
-                        .build(),
-                ))
-            })
-    };
-    let e = wait_copy::handle(clients(&[&describe(ImageState::Pending)], &[]), input())
-        .await
-        .unwrap_err();
+        task_token: task_token.map(str::to_string),
+    }
+}
+
+/// DescribeImages of the copy (owner self) answering `state`.
+fn describe_copy(state: ImageState) -> Rule {
+    mock!(Client::describe_images)
+        .match_requests(|r| r.image_ids() == [COPY] && r.owners() == ["self"])
+        .then_output(move || {
+            images(Some(
+                Image::builder()
+                    .image_id(COPY)
+                    .name("copy")
+                    .owner_id(OWNER)
+                    .state(state.clone())
+                    .state_reason(
+                        StateReason::builder()
+                            .code("Client.InternalError")
+                            .message("Client.InternalError: Given key ID is not accessible")
+                            .build(),
+                    )
+                    .block_device_mappings(
+                        BlockDeviceMapping::builder()
+                            .device_name("/dev/xvda")
+                            .ebs(EbsBlockDevice::builder().snapshot_id(SNAP2).build())
+                            .build(),
+                    )
+                    .build(),
+            ))
+        })
+}
+
+#[tokio::test]
+async fn wait_copy_polls_fails_and_returns_the_snapshots() {
+    let describe = describe_copy;
+    let e = wait_copy::handle(
+        clients(&[&describe(ImageState::Pending)], &[]),
+        pending_copy(None),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.name, ErrorName::ImageNotReady);
-    let e = wait_copy::handle(clients(&[&describe(ImageState::Failed)], &[]), input())
-        .await
-        .unwrap_err();
+    let e = wait_copy::handle(
+        clients(&[&describe(ImageState::Failed)], &[]),
+        pending_copy(None),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.name, ErrorName::ImageFailed);
     assert!(e.message.contains("not accessible"));
-    let ok = wait_copy::handle(clients(&[&describe(ImageState::Available)], &[]), input())
-        .await
-        .unwrap();
+    let ok = wait_copy::handle(
+        clients(&[&describe(ImageState::Available)], &[]),
+        pending_copy(None),
+    )
+    .await
+    .unwrap();
     assert_eq!(ok.snapshot_ids, [SNAP2]);
+}
+
+/// Event-driven WaitCopy (a `.waitForTaskToken` Task, issue 10): an attempt that finds
+/// the copy available ends the wait itself with SendTaskSuccess (the copy and its
+/// snapshots as the Task's result); pending leaves it to the copy's event or the next
+/// attempt (no Step Functions call); failed fails the Task by name; a task that timed
+/// out meanwhile is not an error.
+#[tokio::test]
+async fn wait_copy_with_a_token_ends_the_wait_only_when_the_copy_is_ready() {
+    use aws_sdk_sfn::operation::send_task_success::{SendTaskSuccessError, SendTaskSuccessOutput};
+    for (state, answer, expect) in [
+        (ImageState::Available, None, Ok(1usize)),
+        (ImageState::Available, Some("TaskTimedOut"), Ok(1)),
+        (
+            ImageState::Available,
+            Some("ThrottlingException"),
+            Err(ErrorName::Throttled),
+        ),
+        (ImageState::Pending, None, Ok(0)),
+        (ImageState::Failed, None, Err(ErrorName::ImageFailed)),
+    ] {
+        let describe = describe_copy(state.clone());
+        let success = match answer {
+            None => mock!(aws_sdk_sfn::Client::send_task_success)
+                .match_requests(|r| {
+                    let output: serde_json::Value =
+                        serde_json::from_str(r.output().unwrap()).unwrap();
+                    r.task_token() == Some("token-c")
+                        && output["imageId"] == COPY
+                        && output["state"] == "available"
+                        && output["snapshotIds"] == json!([SNAP2])
+                })
+                .then_output(|| SendTaskSuccessOutput::builder().build()),
+            Some(code) => mock!(aws_sdk_sfn::Client::send_task_success).then_error(move || {
+                SendTaskSuccessError::generic(ErrorMetadata::builder().code(code).build())
+            }),
+        };
+        let sfn: aws_sdk_sfn::Client =
+            mock_client!(aws_sdk_sfn, RuleMode::MatchAny, &[&success], |c| c
+                .retry_config(aws_smithy_types::retry::RetryConfig::disabled()));
+        let got = wait_copy::handle(
+            clients(&[&describe], &[]).with_sfn(sfn),
+            pending_copy(Some("token-c")),
+        )
+        .await;
+        assert_eq!(describe.num_calls(), 1, "{state:?}");
+        match (got, expect) {
+            (Ok(copy), Ok(calls)) => {
+                assert_eq!(success.num_calls(), calls, "{state:?} {answer:?}");
+                let expected_state = if calls == 1 { "available" } else { "pending" };
+                assert_eq!(copy.state, expected_state);
+            }
+            (Err(e), Err(name)) => assert_eq!(e.name, name, "{state:?} {answer:?}: {e}"),
+            (got, expect) => panic!("{state:?} {answer:?}: {got:?} vs {expect:?}"),
+        }
+    }
 }
 
 #[tokio::test]

@@ -1,4 +1,5 @@
-//! Event-driven image waits (issue 10), end to end: migrate-instance's `WaitImage` is a
+//! Event-driven image waits (issue 10), end to end: migrate-instance's `WaitImage` (and
+//! share-image's `WaitCopy` of a re-encrypted copy, the last test) is a
 //! `.waitForTaskToken` Task. The world emits "EC2 AMI State Change" when the image becomes
 //! available (on its simulated clock); the template's EventBridge rule invokes the
 //! `ImageEvent` function, which finds the waiting Task in the execution's history and
@@ -7,6 +8,7 @@
 //! Assertions are on the execution's history, the world's call records (who called
 //! SendTaskSuccess) and the EC2 events the world recorded.
 
+use ferry_e2e::accounts::make_image;
 use ferry_e2e::*;
 use serde_json::{json, Value};
 
@@ -256,4 +258,71 @@ async fn a_failed_image_ends_the_wait_by_its_event_and_rolls_back() {
     );
     assert!(snapshots.is_empty(), "snapshots left: {}", snapshots.len());
     wait_for_state(&world, &source.instance_id, "running").await;
+}
+
+/// share-image of an image under aws/ebs with `reencryptWith`, at a 30x clock: its
+/// `WaitCopy` waits for the re-encrypted copy (20 simulated minutes in the world). Returns
+/// the execution ARN, the copy's id, the call marker and who ended the wait:
+/// (SendTaskSuccess answered 200 to ImageEvent, to ShareWaitCopy).
+async fn share_with_copy(world: &World, label: &str) -> (String, String, u64, (usize, usize)) {
+    let name = run_name(label);
+    let image = make_image(world, &world.config, &name, Some(None)).await;
+    let key = create_key(&world.config, &format!("ferry e2e {name}"), None).await;
+    let b = fresh_account_id(710_000_000_000, 1);
+    let marker = call_marker(world).await;
+    let scale = world.time_scale(30.0);
+    let execution = world
+        .run(
+            "share-image",
+            &name,
+            &json!({"imageId": image, "accountIds": [b], "reencryptWith": key}),
+        )
+        .await;
+    drop(scale);
+    let out = execution.assert_succeeded().clone();
+    let copy = out["record"]["imageId"]
+        .as_str()
+        .expect("the copy is shared")
+        .to_string();
+    assert_ne!(copy, image);
+    let (_, by_event) = send_task_calls(world, marker, "SendTaskSuccess", "ImageEventFunction");
+    let (_, by_poll) = send_task_calls(world, marker, "SendTaskSuccess", "ShareWaitCopyFunction");
+    (execution.arn.clone(), copy, marker, (by_event, by_poll))
+}
+
+/// share-image's re-encrypted copy is waited for on its event too (CopyImage in this
+/// account: the copy carries the execution's ferry:execution tag).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_share_copy_wait_is_completed_by_its_event() {
+    let (_guard, world) = serial_world().await;
+    world.clear_faults();
+    world.set_config(
+        json!({"ec2EventsDropped": false, "ec2EventDelaySeconds": 0, "failImages": []}),
+    );
+    let (mut arn, mut copy, mut marker, mut ended_by) =
+        share_with_copy(&world, "share-event-wait").await;
+    if ended_by == (0, 1) {
+        eprintln!("the attempt's poll won the race against the event; running again");
+        (arn, copy, marker, ended_by) = share_with_copy(&world, "share-event-wait-2").await;
+    }
+    assert_eq!(
+        ended_by,
+        (1, 0),
+        "SendTaskSuccess answered 200 to ImageEvent / to ShareWaitCopy"
+    );
+    let (event_calls, _) = send_task_calls(&world, marker, "SendTaskSuccess", "ImageEventFunction");
+    assert_eq!(event_calls, 1, "one event, one SendTaskSuccess");
+    let (scheduled, timed_out, succeeded) = wait_attempts(&world, &arn).await;
+    assert!(
+        scheduled.len() >= 2 && timed_out + 1 == scheduled.len(),
+        "attempts {scheduled:?}"
+    );
+    let available = available_event(&world, &copy);
+    assert_eq!(available["status"], "delivered", "{available}");
+    let became_available = epoch_of(available["event"]["time"].as_str().unwrap());
+    let late = succeeded.expect("WaitCopy succeeded") - became_available;
+    assert!(
+        (0..=20).contains(&late),
+        "noticed {late}s after the copy became available (attempts at {scheduled:?})"
+    );
 }

@@ -37,6 +37,11 @@ pub struct ShareApplyInput {
     pub plan: SharePlan,
     #[serde(default)]
     pub copy: Option<ImageRef>,
+    /// `$$.Task.Token` when `WaitCopy` is a `.waitForTaskToken` Task
+    /// ([`crate::waits`]): the step ends the wait itself when its poll finds the copy
+    /// available, and otherwise leaves it to the copy's event or the next attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_token: Option<String>,
 }
 
 /// share-image's output.

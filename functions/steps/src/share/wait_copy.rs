@@ -1,9 +1,16 @@
-//! State `WaitCopy` of share-image: one DescribeImages per attempt. `pending` raises
-//! `Ferry.ImageNotReady` (the state's Retry polls, rule 16); `failed` raises
-//! `Ferry.ImageFailed` with the StateReason; `available` returns the copy and its snapshots.
+//! State `WaitCopy` of share-image: a `.waitForTaskToken` Task (see `ferry_core::waits`),
+//! like migrate-instance's `WaitImage`. Each attempt makes one DescribeImages of the
+//! re-encrypted copy: `available` ends the wait at once (SendTaskSuccess with the copy and
+//! its snapshots), `failed` fails it with `Ferry.ImageFailed` and the StateReason,
+//! `pending` leaves it to the copy's "EC2 AMI State Change" event (the `ImageEvent`
+//! function: the copy carries this execution's `ferry:execution` tag) or, when that
+//! event never comes, to the next attempt after the Task's timeout.
+//! Without a token (a plain Lambda Task) it is the old poll: `pending` raises
+//! `Ferry.ImageNotReady` for the state's Retry (rule 16).
 
 use super::read;
 use crate::aws::Clients;
+use crate::waits;
 use ferry_core::io::ImageRef;
 
 use ferry_core::rules::polls::{self, ImagePoll};
@@ -13,7 +20,27 @@ use ferry_core::{ErrorName, FerryError};
 pub async fn handle(clients: Clients, input: ShareApplyInput) -> Result<ImageRef, FerryError> {
     let copy = input
         .copy
+        .clone()
         .ok_or_else(|| FerryError::invalid_input("WaitCopy: no copy to wait for"))?;
+    let polled = poll(&clients, &copy).await;
+    let Some(token) = input.task_token.as_deref() else {
+        return polled;
+    };
+    match polled {
+        Ok(image) => {
+            waits::complete(&clients.sfn, token, &image).await?;
+            Ok(image)
+        }
+        // Not ready: the event or the next attempt ends the wait.
+        Err(e) if e.name == ErrorName::ImageNotReady => Ok(copy),
+        // Failed for good, or an AWS error the Task's Retry/Catch handles by name.
+        Err(e) => Err(e),
+    }
+}
+
+/// One DescribeImages: the copy if it is available, `Ferry.ImageNotReady` while it is
+/// pending (or not visible yet, rule 19), `Ferry.ImageFailed` otherwise.
+async fn poll(clients: &Clients, copy: &ImageRef) -> Result<ImageRef, FerryError> {
     let id = &copy.image_id;
     let image = read::own_image(&clients.ec2, id).await?.ok_or_else(|| {
         polls::missing_after_create(
