@@ -199,12 +199,18 @@ def test_another_account_puts_events_only_as_the_bus_policy_allows(hub):
     assert event["detail"] == {"from": B} and event["account"] == B, event
 
 
-def test_an_organization_condition_admits_its_members_only(hub):
+def _organization_with_a_member(hub):
+    """An Organization of the hub with one new member account: (its id, the member)."""
     org = aws_client(hub.url, "organizations")
     org_id = org.create_organization(FeatureSet="ALL")["Organization"]["Id"]
     status = org.create_account(AccountName="member", Email="m@example.com")["CreateAccountStatus"]
     member = org.describe_create_account_status(CreateAccountRequestId=status["Id"])["CreateAccountStatus"][
         "AccountId"]
+    return org_id, member
+
+
+def test_an_organization_condition_admits_its_members_only(hub):
+    org_id, member = _organization_with_a_member(hub)
     sm = hub.machine("share")
     hub.rule("share", "share-image", {"Arn": sm, "RoleArn": hub.target_role("r", sm), "InputPath": "$.detail"})
     hub.events.put_permission(EventBusName=BUS, Policy=_policy(
@@ -294,11 +300,7 @@ def test_a_forward_the_receiver_or_the_senders_role_does_not_allow_delivers_noth
 
 
 def test_an_organization_policy_lets_in_a_member_that_forwards_with_a_role_only(hub):
-    org = aws_client(hub.url, "organizations")
-    org_id = org.create_organization(FeatureSet="ALL")["Organization"]["Id"]
-    status = org.create_account(AccountName="member", Email="m@example.com")["CreateAccountStatus"]
-    member = org.describe_create_account_status(CreateAccountRequestId=status["Id"])["CreateAccountStatus"][
-        "AccountId"]
+    org_id, member = _organization_with_a_member(hub)
     sm, member_events = _forwarding(hub, bus_policy=org_id, org_only=True, role=None, sender=member)
     _put_in_b(member_events)
     assert hub.executions(sm) == []

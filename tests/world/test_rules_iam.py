@@ -14,23 +14,17 @@ from botocore.exceptions import ClientError
 
 from ferry_world.engine import clock, config, deploy
 from ferry_world.rules import iam as iam_rule
-from worldtest import REGION, aws_client, reset_world
+from worldtest import REGION, aws_client, reset_for_authorization
 
 WORLD_RULES = ("migration", "sharing", "trust", "iam")
 HUB, B = "123456789012", "222222222222"
 ORG_ROLE = "OrganizationAccountAccessRole"
 SESSION = "ferry-test"
-# Windows other rules may open after a create (eventual consistency, KMS grant delay):
-# closed here, this module is about authorization.
-NO_DELAYS = ("describeNotFoundAfterCreateSeconds", "kmsGrantDelaySeconds", "sharePropagationSeconds")
 
 
 @pytest.fixture(autouse=True)
 def fresh_world(world_url):
-    reset_world(world_url)
-    config.reset()
-    config.update({k: 0 for k in NO_DELAYS if k in config.DEFAULTS})
-    iam_rule.reset_usage()
+    reset_for_authorization(world_url)
     yield
     config.reset()
 

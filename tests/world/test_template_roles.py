@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 
 from ferry_world.engine import clock, config, deploy
 from ferry_world.rules import iam as iam_rule
-from worldtest import REGION, aws_client, reset_world
+from worldtest import REGION, aws_client, reset_for_authorization
 
 WORLD_RULES = ("migration", "sharing", "trust", "iam")
 HUB, B = "123456789012", "222222222222"
@@ -31,7 +31,6 @@ STACK = "ferry"
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "template.yaml"
 TARGET_TEMPLATE = REPO / "target-account.yaml"
-NO_DELAYS = ("describeNotFoundAfterCreateSeconds", "kmsGrantDelaySeconds", "sharePropagationSeconds")
 # ferry_core::share::grants::SHARE_GRANT_OPERATIONS
 SHARE_GRANT_OPERATIONS = ["Decrypt", "DescribeKey", "CreateGrant", "ReEncryptFrom", "ReEncryptTo",
                           "GenerateDataKeyWithoutPlaintext"]
@@ -41,10 +40,7 @@ HUB_ROOT_TRUST = {"Version": "2012-10-17", "Statement": [
 
 @pytest.fixture(autouse=True)
 def fresh_world(world_url):
-    reset_world(world_url)
-    config.reset()
-    config.update({k: 0 for k in NO_DELAYS if k in config.DEFAULTS})
-    iam_rule.reset_usage()
+    reset_for_authorization(world_url)
     yield
     config.reset()
 

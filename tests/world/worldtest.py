@@ -47,6 +47,23 @@ def reset_world(url: str) -> None:
     urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST")).read()
 
 
+# Windows other rules may open after a create (eventual consistency, KMS grant and share
+# delays): closed by the modules about authorization.
+CONSISTENCY_DELAYS = ("describeNotFoundAfterCreateSeconds", "kmsGrantDelaySeconds", "sharePropagationSeconds")
+
+
+def reset_for_authorization(url: str) -> None:
+    """A fresh world for tests about who may do what: moto reset, the world's config back
+    to its defaults with the consistency delays closed, the IAM usage report emptied."""
+    from ferry_world.engine import config
+    from ferry_world.rules import iam as iam_rule
+
+    reset_world(url)
+    config.reset()
+    config.update({k: 0 for k in CONSISTENCY_DELAYS if k in config.DEFAULTS})
+    iam_rule.reset_usage()
+
+
 def template_workflows() -> tuple[str, ...]:
     """The state machines of template.yaml by their short names (migrate-instance, ...),
     in template order: the tests that stand in for the deployed machines make these."""

@@ -56,6 +56,30 @@ pub async fn fail(
     }
 }
 
+/// The end of one attempt of a wait step (`WaitImage`, share-image's `WaitCopy`), given
+/// its poll: without a token (a plain Lambda Task) the poll's result as it is (pending
+/// is `Ferry.ImageNotReady`, for the state's Retry); with one, a ready image ends the
+/// wait with SendTaskSuccess, pending returns `waiting` and leaves the wait to the
+/// image's event or the next attempt, and any other error fails the Task by its name.
+pub async fn end_of_attempt<T: Serialize>(
+    sfn: &aws_sdk_sfn::Client,
+    token: Option<&str>,
+    polled: Result<T, FerryError>,
+    waiting: T,
+) -> Result<T, FerryError> {
+    let Some(token) = token else {
+        return polled;
+    };
+    match polled {
+        Ok(image) => {
+            complete(sfn, token, &image).await?;
+            Ok(image)
+        }
+        Err(e) if e.name == ferry_core::ErrorName::ImageNotReady => Ok(waiting),
+        Err(e) => Err(e),
+    }
+}
+
 /// Whether a SendTask* call ended the wait or found it already over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ended {

@@ -17,19 +17,13 @@ use ferry_core::{ErrorName, FerryError};
 
 pub async fn handle(clients: Clients, input: ImageInput) -> Result<ImageRef, FerryError> {
     let polled = poll(&clients, &input).await;
-    let Some(token) = input.task_token.as_deref() else {
-        return polled;
-    };
-    match polled {
-        Ok(image) => {
-            waits::complete(&clients.sfn, token, &image).await?;
-            Ok(image)
-        }
-        // Not ready: the event or the next attempt ends the wait.
-        Err(e) if e.name == ErrorName::ImageNotReady => Ok(input.image),
-        // Failed for good, or an AWS error the Task's Retry/Catch handles by name.
-        Err(e) => Err(e),
-    }
+    waits::end_of_attempt(
+        &clients.sfn,
+        input.task_token.as_deref(),
+        polled,
+        input.image,
+    )
+    .await
 }
 
 /// One DescribeImages: the image if it is available, `Ferry.ImageNotReady` while it is

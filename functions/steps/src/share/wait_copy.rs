@@ -23,19 +23,7 @@ pub async fn handle(clients: Clients, input: ShareApplyInput) -> Result<ImageRef
         .clone()
         .ok_or_else(|| FerryError::invalid_input("WaitCopy: no copy to wait for"))?;
     let polled = poll(&clients, &copy).await;
-    let Some(token) = input.task_token.as_deref() else {
-        return polled;
-    };
-    match polled {
-        Ok(image) => {
-            waits::complete(&clients.sfn, token, &image).await?;
-            Ok(image)
-        }
-        // Not ready: the event or the next attempt ends the wait.
-        Err(e) if e.name == ErrorName::ImageNotReady => Ok(copy),
-        // Failed for good, or an AWS error the Task's Retry/Catch handles by name.
-        Err(e) => Err(e),
-    }
+    waits::end_of_attempt(&clients.sfn, input.task_token.as_deref(), polled, copy).await
 }
 
 /// One DescribeImages: the copy if it is available, `Ferry.ImageNotReady` while it is
