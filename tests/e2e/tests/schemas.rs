@@ -58,6 +58,7 @@ fn fixtures() -> BTreeMap<String, String> {
         ("STORE_INSTANCE", "i-0123456789abcdef1"),
         ("TERMINATED_INSTANCE", "i-0123456789abcdef2"),
         ("TWO_NIC_INSTANCE", "i-0123456789abcdef3"),
+        ("MANY_TAGS_VOLUME_INSTANCE", "i-0123456789abcdef4"),
         ("IMAGE", "ami-0123456789abcdef0"),
         ("CMK_IMAGE", "ami-0123456789abcdef1"),
         ("EBS_IMAGE", "ami-0123456789abcdef2"),
