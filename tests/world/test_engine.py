@@ -723,6 +723,13 @@ def test_the_deployed_schedule_fires_over_http_only_when_enabled(world):
         machine.replace(":stateMachine:", ":execution:"))
     d = sfn.describe_execution(executionArn=answer["executionArn"])
     assert json.loads(d["input"]) == {}
+    # Let the started run end (its empty input fails ResolveImage/Preflight): one left
+    # running into the next test invoked a Lambda after that test's reset (seen in CI:
+    # a sandbox of ferry-distribute-preflight right after /ferry-world/reset).
+    t0 = time.monotonic()
+    while sfn.describe_execution(executionArn=answer["executionArn"])["status"] == "RUNNING":
+        assert time.monotonic() - t0 < 60, "the scheduled run is still running after 60 s"
+        time.sleep(0.05)
     seen = _control(world, "GET", "/ferry-world/events/invocations")
     assert answer["executionArn"] in [x.get("executionArn") for x in seen["delivered"] if x["source"] == "scheduler"]
 
