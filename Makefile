@@ -193,7 +193,8 @@ demo: bins
 #      build); with arm64 the host's are built too (a second release build);
 #  4-6 transitions, detection latency, cost per run and the 100-instance fleet in a world
 #      of its own on BENCH_PORT (bench/workflows.py).
-# Cold, 30-60 minutes on 2 cores (the release builds).
+# Cold, 60-120 minutes on 2 cores (the release builds; sam build relinks each function):
+# a fresh clone took about 50 minutes to the zip sizes alone, sharing the cores.
 BENCH_VENV := $(ROOT)/.venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.ferry-bench.stamp
 BENCH_BINS ?= wait-image resolve-image image-event

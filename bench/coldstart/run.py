@@ -70,7 +70,27 @@ def lambda_env(stub: Stub, function: str, home: str) -> dict:
         "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function}",
         "AWS_LAMBDA_LOG_STREAM_NAME": "2026/12/02/[$LATEST]0123456789abcdef0123456789abcdef",
         "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        # As template.yaml sets it for ImageEvent (stack "ferry"): the machines whose
+        # executions' image waits are event-driven. Without it ImageEvent ignores every
+        # image (a fresh-clone make bench failed the image-event check on that).
+        "FERRY_WAITING_MACHINES": "ferry-migrate-instance,ferry-share-image",
     }
+
+
+def runs_here(path: str) -> bool:
+    """Whether an ELF bootstrap is of this host's machine (e_machine): with `make bench
+    ARCH=arm64` on an x86_64 host, target/lambda holds the arm64 builds of every function
+    but the measured ones (built again for the host); those cannot be run here."""
+    import platform
+    import struct
+
+    machines = {"x86_64": 62, "aarch64": 183, "arm64": 183}
+    with open(path, "rb") as f:
+        header = f.read(20)
+    if header[:4] != b"\x7fELF":
+        return False
+    e_machine = struct.unpack("<H" if header[5] == 1 else ">H", header[18:20])[0]
+    return e_machine == machines.get(platform.machine())
 
 
 def ferry_cmd(bootstraps: str, name: str, stub: Stub, home: str):
@@ -309,7 +329,14 @@ def main(argv=None) -> int:
         init_only = []
         others = [] if args.no_init_only else sorted(
             d for d in os.listdir(bootstraps)
-            if d not in MEASURED and os.access(os.path.join(bootstraps, d, "bootstrap"), os.X_OK))
+            if d not in MEASURED and os.access(os.path.join(bootstraps, d, "bootstrap"), os.X_OK)
+            and runs_here(os.path.join(bootstraps, d, "bootstrap")))
+        foreign = [] if args.no_init_only else sorted(
+            d for d in os.listdir(bootstraps)
+            if d not in MEASURED and d not in others and os.path.isfile(os.path.join(bootstraps, d, "bootstrap")))
+        if foreign:
+            print(f"init only: {len(foreign)} bootstraps of another architecture not run here "
+                  f"({', '.join(foreign)})", flush=True)
         for name in others:
             cmd, env = ferry_cmd(bootstraps, name, stub, home)
             run_sample(stub, cmd, env, log(f"ferry-{name}"), None, f"ferry-{name}")  # warm-up

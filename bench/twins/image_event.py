@@ -6,6 +6,7 @@ token, then SendTaskSuccess (or SendTaskFailure with Ferry.ImageFailed).
 """
 
 import json
+import os
 
 import boto3
 
@@ -42,12 +43,16 @@ def _parse(event):
     return image_id, state, field("ErrorMessage")
 
 
+# The machines whose executions are followed (FERRY_WAITING_MACHINES, as for ImageEvent).
+WAITING_MACHINES = [m.strip() for m in os.environ.get("FERRY_WAITING_MACHINES", "").split(",") if m.strip()]
+
+
 def _execution_arn_of(tag):
     if tag is None:
         return None
     parts = tag.split(":")
     ok = (len(parts) == 8 and parts[0] == "arn" and parts[2] == "states"
-          and parts[5] == "execution" and parts[6] and parts[7])
+          and parts[5] == "execution" and parts[6] in WAITING_MACHINES and parts[7])
     return tag if ok else None
 
 
@@ -123,7 +128,7 @@ def handler(event, context):
     tags = {t.get("Key"): t.get("Value") or "" for t in img.get("Tags", []) if t.get("Key")}
     arn = _execution_arn_of(tags.get(f.TAG_EXECUTION))
     if arn is None:
-        return _outcome("ignored", image_id, None, "not an image a ferry execution made")
+        return _outcome("ignored", image_id, None, "not an image that a waiting ferry execution made")
     kind, token = _waiter(arn, image_id)
     if kind == "ended":
         return _outcome("ignored", image_id, arn, "the execution has ended")
