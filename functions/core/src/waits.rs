@@ -163,9 +163,9 @@ pub fn token_for_image(parameters: &str, image_id: &str) -> Option<String> {
 
 /// The execution ARN in an image's `ferry:execution` tag, if it is an execution of one of
 /// `waiting_machines` (state machine names: the machines whose image waits are
-/// event-driven). Images that other workflows made (share-image's re-encrypted copies
-/// carry share-image's execution ARN) are not followed: the ImageEvent role may read
-/// only those machines' histories, and nothing of the others waits on an event.
+/// event-driven, migrate-instance and share-image). Images that other workflows made are
+/// not followed: the ImageEvent role may read only those machines' histories, and
+/// nothing of the others waits on an event.
 pub fn execution_arn_of(tag: Option<&str>, waiting_machines: &[&str]) -> Option<String> {
     let arn = tag?;
     let parts: Vec<&str> = arn.split(':').collect();
@@ -179,7 +179,7 @@ pub fn execution_arn_of(tag: Option<&str>, waiting_machines: &[&str]) -> Option<
 }
 
 /// The machines named in `FERRY_WAITING_MACHINES` (comma-separated; template.yaml sets it
-/// to the migrate-instance machine's name).
+/// to the migrate-instance and share-image machines' names).
 pub fn waiting_machines(value: Option<&str>) -> Vec<String> {
     value
         .unwrap_or_default()

@@ -132,7 +132,7 @@ pub async fn waiter(
 }
 
 /// The environment variable naming the state machines whose image waits are event-driven
-/// (comma-separated names; template.yaml: `<stack>-migrate-instance`).
+/// (comma-separated names; template.yaml: `<stack>-migrate-instance,<stack>-share-image`).
 pub const WAITING_MACHINES: &str = "FERRY_WAITING_MACHINES";
 
 /// What the `ImageEvent` function did with one event (its result, for the logs and the

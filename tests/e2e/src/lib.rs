@@ -464,9 +464,6 @@ pub struct WebServer {
 
 pub const USER_DATA: &str = "IyEvYmluL2Jhc2gKc3lzdGVtY3RsIHN0YXJ0IG5naW54Cg=="; // #!/bin/bash\nsystemctl start nginx
 
-/// Builds a web server: encrypted gp3 root and io2 data volume under a CMK, IMDSv2,
-/// instance profile, key pair, detailed monitoring, unlimited credits, termination
-/// protection, tags, user data, and an Elastic IP. `label` keeps tests apart.
 /// A new VPC with `cidr`; its id.
 pub async fn create_vpc(world: &World, cidr: &str) -> String {
     world
@@ -499,6 +496,9 @@ pub async fn create_subnet(world: &World, vpc_id: &str, cidr: &str, az: &str) ->
         .to_string()
 }
 
+/// Builds a web server: encrypted gp3 root and io2 data volume under a CMK, IMDSv2,
+/// instance profile, key pair, detailed monitoring, unlimited credits, termination
+/// protection, tags, user data, and an Elastic IP. `label` keeps tests apart.
 pub async fn web_server(world: &World, label: &str) -> WebServer {
     let ec2 = world.ec2();
     let vpc_id = create_vpc(world, "10.20.0.0/16").await;
