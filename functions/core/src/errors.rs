@@ -18,6 +18,11 @@ pub enum ErrorName {
     /// The source's owner (this account) shares it with the target, which does not see it
     /// yet: sharing is eventually consistent (rule 19); copy-image's Preflight waits.
     ShareNotYetVisible,
+    /// Not a failure: an event says the image a `.waitForTaskToken` wait polls for has
+    /// changed, so the waiting Task is ended with this name and its Retry (1 s) polls at
+    /// once. copy-image's `WaitCopy` in a target account: the event, forwarded from the
+    /// target's bus, is only a hint; the poll, acting as the target, reads the copy.
+    PollNow,
     // --- transient: retried with backoff and jitter
     /// The AWS API throttled the call (EC2 `RequestLimitExceeded`, KMS `ThrottlingException`).
     Throttled,
@@ -72,10 +77,11 @@ pub enum ErrorName {
 }
 
 impl ErrorName {
-    pub const ALL: [ErrorName; 30] = [
+    pub const ALL: [ErrorName; 31] = [
         ErrorName::ImageNotReady,
         ErrorName::InstanceNotReady,
         ErrorName::ShareNotYetVisible,
+        ErrorName::PollNow,
         ErrorName::Throttled,
         ErrorName::Transient,
         ErrorName::InsufficientCapacity,
@@ -111,6 +117,7 @@ impl ErrorName {
             ErrorName::ImageNotReady => "Ferry.ImageNotReady",
             ErrorName::InstanceNotReady => "Ferry.InstanceNotReady",
             ErrorName::ShareNotYetVisible => "Ferry.ShareNotYetVisible",
+            ErrorName::PollNow => "Ferry.PollNow",
             ErrorName::Throttled => "Ferry.Throttled",
             ErrorName::Transient => "Ferry.Transient",
             ErrorName::InsufficientCapacity => "Ferry.InsufficientCapacity",
@@ -148,6 +155,7 @@ impl ErrorName {
             ErrorName::ImageNotReady
                 | ErrorName::InstanceNotReady
                 | ErrorName::ShareNotYetVisible
+                | ErrorName::PollNow
                 | ErrorName::Throttled
                 | ErrorName::Transient
                 | ErrorName::InsufficientCapacity

@@ -5,6 +5,15 @@
 //! effort). This module holds the pure half: reading the event, and finding the waiting
 //! task's token in the execution's history.
 //!
+//! Copies in target accounts (copy-image's `WaitCopy`): the copy's event happens on the
+//! target account's default bus. target-account.yaml's rule forwards it to the hub's
+//! image-event bus (EventBridge UG, "Sending and receiving events between AWS
+//! accounts": the event keeps its `account`, the target's). The hub cannot read the copy
+//! (it is the target's, not shared), so `ImageEvent` does not end such a wait with a
+//! result: it finds the running copy-image execution that waits for that image id and
+//! fails its Task with `Ferry.PollNow`, whose 1 s Retry polls at once as the target. The
+//! event is a hint, never trusted for the copy's state.
+//!
 //! AWS documents: EC2 User Guide, "Monitor AMI events using Amazon EventBridge" (the
 //! event's shape: `detail-type` "EC2 AMI State Change", `source` "aws.ec2",
 //! `detail.{ImageId, State, ErrorMessage}`; states `available`, `failed`, `deregistered`,
@@ -36,6 +45,9 @@ const _: () = assert!((IMAGE_WAIT_ATTEMPT_SECONDS + 1) * 10 <= 20 * 60);
 /// One "EC2 AMI State Change" event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AmiStateChange {
+    /// The event's `account`: where the image is (a target account's, for an event
+    /// forwarded from there). `None` when the event has none.
+    pub account: Option<String>,
     pub image_id: String,
     pub state: String,
     pub error_message: Option<String>,
@@ -79,11 +91,67 @@ pub fn parse_ami_state_change(event: &Value) -> Result<Option<AmiStateChange>, F
             "{AMI_STATE_CHANGE} event for {image_id} without detail.State"
         ))
     })?;
+    let account = event
+        .get("account")
+        .and_then(Value::as_str)
+        .filter(|a| crate::rules::ids::check_account_id("account", a).is_ok())
+        .map(str::to_string);
     Ok(Some(AmiStateChange {
+        account,
         image_id,
         state,
         error_message: field("ErrorMessage"),
     }))
+}
+
+impl AmiStateChange {
+    /// Whether the image is another account's than `hub_account` (the event was forwarded
+    /// from a target account's bus): its wait, if any, is a copy-image `WaitCopy` that
+    /// only a poll as the target can end ([`Ferry.PollNow`](ErrorName::PollNow)). An
+    /// event without an account is taken as the hub's own.
+    pub fn is_from_another_account(&self, hub_account: &str) -> bool {
+        self.account.as_deref().is_some_and(|a| a != hub_account)
+    }
+}
+
+/// The environment variable with the ARN of the copy-image state machine, whose
+/// executions `ImageEvent` searches for the wait of a target account's copy
+/// (template.yaml sets it; the hub's account is read from it).
+pub const COPY_MACHINE_ARN: &str = "FERRY_COPY_MACHINE_ARN";
+
+/// The hub's account id and the copy-image machine's ARN from `FERRY_COPY_MACHINE_ARN`
+/// (`arn:<partition>:states:<region>:<account>:stateMachine:<name>`); `None` when it is
+/// unset or not such an ARN (events from other accounts are then ignored).
+pub fn copy_machine(value: Option<&str>) -> Option<(String, String)> {
+    let arn = value?.trim();
+    let parts: Vec<&str> = arn.split(':').collect();
+    (parts.len() == 7
+        && parts[0] == "arn"
+        && parts[2] == "states"
+        && parts[5] == "stateMachine"
+        && crate::rules::ids::check_account_id("account", parts[4]).is_ok()
+        && !parts[6].is_empty())
+    .then(|| (parts[4].to_string(), arn.to_string()))
+}
+
+/// How many running copy-image executions `ImageEvent` looks through for the wait of a
+/// target account's copy (ListExecutions, newest first, one page): each costs one
+/// GetExecutionHistory, so a burst of events cannot exhaust Step Functions' quota. A
+/// copy whose execution is not among them is found by its next poll.
+pub const MAX_COPY_EXECUTIONS_SEARCHED: i32 = 100;
+
+/// The error that ends a copy wait woken by its forwarded event: not a failure, the
+/// state's Retry on `Ferry.PollNow` polls again after 1 s.
+pub fn poll_now(change: &AmiStateChange) -> FerryError {
+    FerryError::new(
+        ErrorName::PollNow,
+        format!(
+            "EC2 AMI State Change: {} is {} in account {}; polling it now",
+            change.image_id,
+            change.state,
+            change.account.as_deref().unwrap_or("?")
+        ),
+    )
 }
 
 /// One event of an execution's history, as far as finding a token needs it.
@@ -139,7 +207,8 @@ pub fn find_waiter<'a>(
 }
 
 /// Where a waiting Task's payload names the image it waits for: migrate-instance's
-/// `WaitImage` (`image`), share-image's `WaitCopy` (`copy`, the re-encrypted copy).
+/// `WaitImage` (`image`), share-image's `WaitCopy` (`copy`, the re-encrypted copy) and
+/// copy-image's `WaitCopy` (`copy`, the target's copy).
 pub const WAITED_IMAGE_POINTERS: [&str; 2] = ["/image/imageId", "/copy/imageId"];
 
 /// The task token in a `TaskScheduled` event's parameters (a lambda:invoke
@@ -396,6 +465,68 @@ mod tests {
             vec!["ferry-migrate-instance".to_string(), "other".to_string()]
         );
         assert!(waiting_machines(None).is_empty());
+    }
+
+    #[test]
+    fn an_event_from_a_target_account_is_told_apart() {
+        let hub = "111122223333";
+        let own = parse_ami_state_change(&event("available"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(own.account.as_deref(), Some(hub));
+        assert!(!own.is_from_another_account(hub));
+        let mut forwarded = event("available");
+        forwarded["account"] = json!("444455556666");
+        let change = parse_ami_state_change(&forwarded).unwrap().unwrap();
+        assert!(change.is_from_another_account(hub));
+        let err = poll_now(&change);
+        assert_eq!(err.name, ErrorName::PollNow);
+        assert!(err.name.is_retryable());
+        assert!(err.message.contains("444455556666"), "{}", err.message);
+        // No (or no valid) account: taken as the hub's own, never searched for.
+        for account in [json!(null), json!("not-an-account")] {
+            let mut e = event("available");
+            e["account"] = account;
+            let change = parse_ami_state_change(&e).unwrap().unwrap();
+            assert_eq!(change.account, None);
+            assert!(!change.is_from_another_account(hub));
+        }
+    }
+
+    #[test]
+    fn the_copy_machine_and_the_hub_account_come_from_one_arn() {
+        let arn = "arn:aws:states:eu-west-1:111122223333:stateMachine:ferry-copy-image";
+        assert_eq!(
+            copy_machine(Some(arn)),
+            Some(("111122223333".to_string(), arn.to_string()))
+        );
+        for bad in [
+            "",
+            "ferry-copy-image",
+            "arn:aws:states:eu-west-1:111122223333:execution:ferry-copy-image:run",
+            "arn:aws:states:eu-west-1:1111:stateMachine:ferry-copy-image",
+            "arn:aws:states:eu-west-1:111122223333:stateMachine:",
+            "arn:aws:lambda:eu-west-1:111122223333:stateMachine:x",
+        ] {
+            assert_eq!(copy_machine(Some(bad)), None, "{bad}");
+        }
+        assert_eq!(copy_machine(None), None);
+    }
+
+    #[test]
+    fn a_copy_image_wait_names_its_copy() {
+        // copy-image's WaitCopy payload: {"plan", "copy": {"imageId", ...}, "taskToken"}.
+        let copy = json!({"FunctionName": "copy-wait", "Payload": {"plan": {"request": {}},
+            "copy": {"imageId": "ami-0123456789abcdef0", "state": "pending", "attempt": 1},
+            "taskToken": "t-target"}});
+        let history = [HistoryEntry {
+            kind: "TaskScheduled".into(),
+            parameters: Some(copy.to_string()),
+        }];
+        assert_eq!(
+            find_waiter(&history, "ami-0123456789abcdef0"),
+            Waiter::Token("t-target".into())
+        );
     }
 
     #[test]

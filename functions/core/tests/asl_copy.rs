@@ -25,10 +25,28 @@ fn retrier<'a>(state: &'a Value, error: &str) -> Option<&'a Value> {
 fn copy_image_polls_for_hours_and_rolls_back_after_the_copy_was_requested() {
     let m = machine("copy-image.asl.json");
     let s = &m["States"];
-    let wait = retrier(&s["WaitCopy"], ErrorName::ImageNotReady.as_str()).expect("WaitCopy polls");
-    assert!(wait["MaxDelaySeconds"].as_u64().unwrap() >= 600);
-    assert!(wait["MaxAttempts"].as_u64().unwrap() >= 100);
-    assert_eq!(wait["JitterStrategy"], "FULL");
+    // The copy is waited for on its event (a .waitForTaskToken Task, issue 10; the
+    // attempts and their timeout are checked for every callback wait in asl_contract.rs):
+    // the target's forwarded event wakes it with Ferry.PollNow, retried at once, as the
+    // poll (as the target) is what ends it.
+    let wait = &s["WaitCopy"];
+    assert_eq!(
+        wait["Resource"],
+        "arn:aws:states:::lambda:invoke.waitForTaskToken"
+    );
+    assert_eq!(wait["Parameters"]["FunctionName"], "${CopyWaitFunctionArn}");
+    assert_eq!(wait["Parameters"]["Payload"]["copy.$"], "$.copy");
+    assert_eq!(wait["Parameters"]["Payload"]["plan.$"], "$.plan");
+    assert_eq!(
+        wait["TimeoutSeconds"].as_u64(),
+        Some(ferry_core::waits::IMAGE_WAIT_ATTEMPT_SECONDS)
+    );
+    assert!(retrier(wait, "States.Timeout").is_some());
+    assert!(retrier(wait, ErrorName::ImageNotReady.as_str()).is_none());
+    let woken = retrier(wait, ErrorName::PollNow.as_str()).expect("WaitCopy is woken");
+    assert_eq!(woken["IntervalSeconds"], 1);
+    assert_eq!(woken["BackoffRate"], 1);
+    assert!(woken["MaxAttempts"].as_u64().unwrap() >= 2);
     for state in ["StartCopy", "WaitCopy"] {
         let last = s[state]["Catch"].as_array().unwrap().last().unwrap();
         assert_eq!(last["Next"], "Rollback", "{state}");

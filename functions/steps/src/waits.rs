@@ -1,7 +1,8 @@
 //! Event-driven waits, the SDK half (the pure half is [`ferry_core::waits`]):
 //! ending a `.waitForTaskToken` Task (SendTaskSuccess / SendTaskFailure), finding the
 //! Task that waits for an image (GetExecutionHistory), and the `ImageEvent` function that
-//! EventBridge invokes with "EC2 AMI State Change".
+//! EventBridge invokes with "EC2 AMI State Change" (this account's, from the default bus,
+//! and target accounts' copies', forwarded to the hub's image-event bus).
 
 use crate::aws::{aws_error, error_code, tag_map};
 use crate::migrate::describe;
@@ -97,14 +98,31 @@ pub async fn waiter(
     execution_arn: &str,
     image_id: &str,
 ) -> Result<Waiter, FerryError> {
+    waiter_among(sfn, execution_arn, image_id, HISTORY_PAGES, 100).await
+}
+
+/// How many of the newest history events are read per running copy-image execution when
+/// looking for the wait of a target account's copy: a waiting `WaitCopy` attempt's newest
+/// events are its TaskSubmitted, TaskStarted and TaskScheduled (the last carries the
+/// token), so one short page tells whether it waits for this copy.
+const COPY_WAIT_HISTORY_EVENTS: i32 = 10;
+
+/// [`waiter`], reading at most `pages` pages of `page_size` events.
+async fn waiter_among(
+    sfn: &aws_sdk_sfn::Client,
+    execution_arn: &str,
+    image_id: &str,
+    pages: usize,
+    page_size: i32,
+) -> Result<Waiter, FerryError> {
     let mut next: Option<String> = None;
-    for _ in 0..HISTORY_PAGES {
+    for _ in 0..pages {
         let page = sfn
             .get_execution_history()
             .execution_arn(execution_arn)
             .reverse_order(true)
             .include_execution_data(true)
-            .max_results(100)
+            .max_results(page_size)
             .set_next_token(next.take())
             .send()
             .await
@@ -135,12 +153,64 @@ pub async fn waiter(
 /// (comma-separated names; template.yaml: `<stack>-migrate-instance,<stack>-share-image`).
 pub const WAITING_MACHINES: &str = "FERRY_WAITING_MACHINES";
 
+/// A target account's copy changed (its event was forwarded to the hub's bus): the
+/// running copy-image execution whose `WaitCopy` waits for that copy (newest executions
+/// first, at most [`waits::MAX_COPY_EXECUTIONS_SEARCHED`]) has its Task failed with
+/// `Ferry.PollNow`, so that its Retry polls the copy as the target at once. The hub
+/// cannot read the copy itself, and does not take the event's word for its state.
+async fn wake_copy_wait(
+    sfn: &aws_sdk_sfn::Client,
+    machine_arn: &str,
+    change: &waits::AmiStateChange,
+) -> Result<EventOutcome, FerryError> {
+    let id = change.image_id.as_str();
+    let running = sfn
+        .list_executions()
+        .state_machine_arn(machine_arn)
+        .status_filter(aws_sdk_sfn::types::ExecutionStatus::Running)
+        .max_results(waits::MAX_COPY_EXECUTIONS_SEARCHED)
+        .send()
+        .await
+        .map_err(|e| aws_error("ListExecutions", e))?;
+    for execution in running.executions() {
+        let arn = execution.execution_arn();
+        let found = waiter_among(sfn, arn, id, 1, COPY_WAIT_HISTORY_EVENTS).await?;
+        let Waiter::Token(token) = found else {
+            continue;
+        };
+        let action = match fail(sfn, &token, &waits::poll_now(change)).await? {
+            Ended::Now => "pollNow",
+            Ended::Already => "alreadyEnded",
+        };
+        tracing::info!(image_id = id, execution_arn = %arn, action, "target image event");
+        return Ok(EventOutcome {
+            action: action.into(),
+            image_id: Some(id.to_string()),
+            execution_arn: Some(arn.to_string()),
+            reason: format!(
+                "{} in account {}: the wait polls it now",
+                change.state,
+                change.account.as_deref().unwrap_or("?")
+            ),
+        });
+    }
+    Ok(ignored(
+        Some(id),
+        None,
+        &format!(
+            "an image of account {}: no running copy-image execution waits for it",
+            change.account.as_deref().unwrap_or("?")
+        ),
+    ))
+}
+
 /// What the `ImageEvent` function did with one event (its result, for the logs and the
 /// world's invocation records).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EventOutcome {
-    /// `completed`, `failed` (the wait ended with Ferry.ImageFailed), `alreadyEnded`
+    /// `completed`, `failed` (the wait ended with Ferry.ImageFailed), `pollNow` (a
+    /// target's copy: the wait ended with Ferry.PollNow, its Retry polls), `alreadyEnded`
     /// or `ignored`.
     pub action: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -173,6 +243,12 @@ pub async fn image_event(
     let id = change.image_id.as_str();
     if !change.ends_a_wait() {
         return Ok(ignored(Some(id), None, &format!("state {}", change.state)));
+    }
+    let copy_machine = waits::copy_machine(std::env::var(waits::COPY_MACHINE_ARN).ok().as_deref());
+    if let Some((hub_account, machine_arn)) = &copy_machine {
+        if change.is_from_another_account(hub_account) {
+            return wake_copy_wait(&clients.sfn, machine_arn, &change).await;
+        }
     }
     let Some(image) = describe::image(&clients.ec2, id).await? else {
         return Ok(ignored(

@@ -636,6 +636,7 @@ async fn wait_copy_polls_fails_and_reports_the_key() {
         CopyImageInput {
             plan: plan(),
             copy: copy_ref(),
+            task_token: None,
         },
     )
     .await
@@ -656,6 +657,7 @@ async fn wait_copy_polls_fails_and_reports_the_key() {
         CopyImageInput {
             plan: plan(),
             copy: copy_ref(),
+            task_token: None,
         },
     )
     .await
@@ -677,6 +679,7 @@ async fn wait_copy_polls_fails_and_reports_the_key() {
         CopyImageInput {
             plan: plan(),
             copy: copy_ref(),
+            task_token: None,
         },
     )
     .await
@@ -703,6 +706,7 @@ async fn wait_copy_polls_fails_and_reports_the_key() {
         CopyImageInput {
             plan: plan(),
             copy: copy_ref(),
+            task_token: None,
         },
     )
     .await
@@ -710,6 +714,87 @@ async fn wait_copy_polls_fails_and_reports_the_key() {
     assert_eq!(out.state, "available");
     assert_eq!(out.kms_key_ids, vec![KEY_B.to_string()]);
     assert_eq!(out.tags["ferry:workflow"], "copy-image");
+}
+
+/// Event-driven WaitCopy (a `.waitForTaskToken` Task, issue 10): the hub ends the wait
+/// with SendTaskSuccess (the copy, its snapshots and the key, read as the target) when
+/// the copy is available; pending leaves the Task waiting for the forwarded event or the
+/// attempt's timeout (no Step Functions call); a copy EC2 could not encrypt fails the
+/// Task by name (Ferry.CopyKeyNotUsable, for CopyAgain?).
+#[tokio::test]
+async fn wait_copy_with_a_token_ends_the_wait_from_the_hub_only_when_ready() {
+    use aws_sdk_sfn::operation::send_task_success::SendTaskSuccessOutput;
+    let describe = |image: Image| {
+        mock!(aws_sdk_ec2::Client::describe_images)
+            .match_requests(|r| r.image_ids() == [COPY])
+            .then_output(move || {
+                DescribeImagesOutput::builder()
+                    .images(image.clone())
+                    .build()
+            })
+    };
+    let snaps = mock!(aws_sdk_ec2::Client::describe_snapshots)
+        .match_requests(|r| r.snapshot_ids() == [SNAP])
+        .then_output(|| {
+            DescribeSnapshotsOutput::builder()
+                .snapshots(
+                    Snapshot::builder()
+                        .snapshot_id(SNAP)
+                        .kms_key_id(KEY_B)
+                        .encrypted(true)
+                        .build(),
+                )
+                .build()
+        });
+    let mut key_failed = our_copy(ImageState::Failed);
+    key_failed.state_reason = Some(
+        StateReason::builder()
+            .code("Client.InternalError")
+            .message("Client.InternalError: Given key ID is not accessible")
+            .build(),
+    );
+    for (image, expect) in [
+        (our_copy(ImageState::Available), Ok(("available", 1usize))),
+        (our_copy(ImageState::Pending), Ok(("pending", 0))),
+        (key_failed, Err(ErrorName::CopyKeyNotUsable)),
+    ] {
+        let assume = assume_ok();
+        let describe = describe(image);
+        let success = mock!(aws_sdk_sfn::Client::send_task_success)
+            .match_requests(|r| {
+                let output: serde_json::Value =
+                    serde_json::from_str(r.output().unwrap_or("{}")).unwrap();
+                r.task_token() == Some("token-copy")
+                    && output["imageId"] == COPY
+                    && output["state"] == "available"
+                    && output["kmsKeyIds"] == json!([KEY_B])
+            })
+            .then_output(|| SendTaskSuccessOutput::builder().build());
+        // The hub's Step Functions client: the token is the hub's execution's.
+        let sfn: aws_sdk_sfn::Client =
+            mock_client!(aws_sdk_sfn, RuleMode::MatchAny, &[&success], |c| c
+                .retry_config(aws_smithy_types::retry::RetryConfig::disabled()));
+        let got = wait_copy::handle(
+            clients(&[&assume], &[&describe, &snaps]).with_sfn(sfn),
+            CopyImageInput {
+                plan: plan(),
+                copy: copy_ref(),
+                task_token: Some("token-copy".into()),
+            },
+        )
+        .await;
+        match (got, expect) {
+            (Ok(copy), Ok((state, calls))) => {
+                assert_eq!(copy.state, state);
+                assert_eq!(success.num_calls(), calls, "{state}");
+            }
+            (Err(e), Err(name)) => {
+                is(&e, name);
+                assert_eq!(success.num_calls(), 0);
+            }
+            (got, expect) => panic!("{got:?} vs {expect:?}"),
+        }
+    }
 }
 
 // --- Rollback --------------------------------------------------------------------------

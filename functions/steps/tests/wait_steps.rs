@@ -18,12 +18,17 @@ const IMAGE: &str = "ami-0feedfacefeedface";
 const EXECUTION: &str =
     "arn:aws:states:eu-west-1:111122223333:execution:ferry-migrate-instance:move-web-1";
 
+/// copy-image's machine in the hub (account 111122223333, as the events of `event`).
+const COPY_MACHINE: &str = "arn:aws:states:eu-west-1:111122223333:stateMachine:ferry-copy-image";
+const TARGET: &str = "444455556666";
+
 fn clients(ec2_rules: &[&Rule], sfn_rules: &[&Rule]) -> Clients {
     // As template.yaml sets it for the function (every test of this file sets the same).
     std::env::set_var(
         ferry_steps::waits::WAITING_MACHINES,
         "ferry-migrate-instance",
     );
+    std::env::set_var(ferry_core::waits::COPY_MACHINE_ARN, COPY_MACHINE);
     let ec2: aws_sdk_ec2::Client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, ec2_rules, |c| c
         .retry_config(aws_smithy_types::retry::RetryConfig::disabled()));
     let none: &[&Rule] = &[];
@@ -275,4 +280,148 @@ async fn a_wait_that_already_ended_is_not_an_error() {
     .await
     .unwrap();
     assert_eq!(out.action, "alreadyEnded", "{out:?}");
+}
+
+/// An event forwarded from target account B (its `account` is B's).
+fn target_event(state: &str) -> serde_json::Value {
+    let mut e = event(state);
+    e["account"] = json!(TARGET);
+    e
+}
+
+fn copy_execution(name: &str) -> String {
+    format!("arn:aws:states:eu-west-1:111122223333:execution:ferry-copy-image:{name}")
+}
+
+/// The running copy-image executions, newest first (as ListExecutions gives them).
+fn running(names: &'static [&'static str]) -> Rule {
+    use aws_sdk_sfn::types::{ExecutionListItem, ExecutionStatus};
+    mock!(aws_sdk_sfn::Client::list_executions)
+        .match_requests(|r| {
+            r.state_machine_arn() == Some(COPY_MACHINE)
+                && r.status_filter() == Some(&ExecutionStatus::Running)
+                && r.max_results() == Some(ferry_core::waits::MAX_COPY_EXECUTIONS_SEARCHED)
+        })
+        .then_output(move || {
+            aws_sdk_sfn::operation::list_executions::ListExecutionsOutput::builder()
+                .set_executions(Some(
+                    names
+                        .iter()
+                        .map(|n| {
+                            ExecutionListItem::builder()
+                                .execution_arn(copy_execution(n))
+                                .state_machine_arn(COPY_MACHINE)
+                                .name(*n)
+                                .status(ExecutionStatus::Running)
+                                .start_date(DateTime::from_secs(1_800_000_000))
+                                .build()
+                                .unwrap()
+                        })
+                        .collect(),
+                ))
+                .build()
+                .unwrap()
+        })
+}
+
+/// copy-image's WaitCopy attempt of execution `name`, waiting for `copy_id`: its newest
+/// events (TaskSubmitted, TaskStarted, TaskScheduled with the token), read 10 at most.
+fn copy_waiting(name: &'static str, copy_id: &'static str, token: &'static str) -> Rule {
+    mock!(aws_sdk_sfn::Client::get_execution_history)
+        .match_requests(move |r| {
+            r.execution_arn() == Some(copy_execution(name).as_str())
+                && r.reverse_order() == Some(true)
+                && r.max_results() == Some(10)
+        })
+        .then_output(move || {
+            let scheduled = HistoryEvent::builder()
+                .id(20)
+                .timestamp(DateTime::from_secs(1_800_000_020))
+                .r#type(HistoryEventType::TaskScheduled)
+                .task_scheduled_event_details(
+                    TaskScheduledEventDetails::builder()
+                        .resource_type("lambda")
+                        .resource("invoke.waitForTaskToken")
+                        .region("eu-west-1")
+                        .parameters(
+                            json!({"FunctionName": "ferry-copy-wait", "Payload": {
+                                "plan": {"request": {"targetAccountId": TARGET}},
+                                "copy": {"imageId": copy_id, "state": "pending"},
+                                "taskToken": token}})
+                            .to_string(),
+                        )
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap();
+            GetExecutionHistoryOutput::builder()
+                .events(plain(22, HistoryEventType::TaskSubmitted))
+                .events(plain(21, HistoryEventType::TaskStarted))
+                .events(scheduled)
+                .build()
+                .unwrap()
+        })
+}
+
+/// A target's copy: the hub cannot read it (no DescribeImages: the EC2 mock has no rule),
+/// so the running copy-image execution whose WaitCopy waits for that copy is woken with
+/// Ferry.PollNow (its Retry polls as the target); never SendTaskSuccess.
+#[tokio::test]
+async fn a_target_accounts_copy_wakes_the_execution_waiting_for_it() {
+    let list = running(&["copy-to-c", "copy-to-b"]);
+    let other = copy_waiting("copy-to-c", "ami-0cccccccccccccccc", "token-c");
+    let ours = copy_waiting("copy-to-b", IMAGE, "token-b");
+    let wake = mock!(aws_sdk_sfn::Client::send_task_failure)
+        .match_requests(|r| {
+            r.task_token() == Some("token-b")
+                && r.error() == Some("Ferry.PollNow")
+                && r.cause().is_some_and(|c| c.contains(TARGET))
+        })
+        .then_output(|| SendTaskFailureOutput::builder().build());
+    let sfn: [&Rule; 4] = [&list, &other, &ours, &wake];
+    let out = image_event(clients(&[], &sfn), target_event("available"))
+        .await
+        .unwrap();
+    assert_eq!(out.action, "pollNow", "{out:?}");
+    assert_eq!(
+        out.execution_arn.as_deref(),
+        Some(copy_execution("copy-to-b").as_str())
+    );
+    assert_eq!(wake.num_calls(), 1);
+    assert_eq!(
+        other.num_calls(),
+        1,
+        "the newer execution was looked at first"
+    );
+
+    // A failed copy wakes it the same way: the poll reads the StateReason as the target.
+    let out = image_event(clients(&[], &sfn), target_event("failed"))
+        .await
+        .unwrap();
+    assert_eq!(out.action, "pollNow", "{out:?}");
+}
+
+/// A target's event that no running copy-image execution waits for (another team's
+/// image in that account, or a copy whose wait already ended) is ignored: no SendTask*
+/// rule exists, a call would panic.
+#[tokio::test]
+async fn a_target_accounts_image_nobody_waits_for_is_ignored() {
+    let list = running(&["copy-to-c"]);
+    let other = copy_waiting("copy-to-c", "ami-0cccccccccccccccc", "token-c");
+    let out = image_event(clients(&[], &[&list, &other]), target_event("available"))
+        .await
+        .unwrap();
+    assert_eq!(out.action, "ignored", "{out:?}");
+    assert!(out.reason.contains(TARGET), "{out:?}");
+    let none = running(&[]);
+    let out = image_event(clients(&[], &[&none]), target_event("available"))
+        .await
+        .unwrap();
+    assert_eq!(out.action, "ignored", "{out:?}");
+    // A pending state is not even looked up.
+    let out = image_event(clients(&[], &[]), target_event("pending"))
+        .await
+        .unwrap();
+    assert_eq!(out.action, "ignored", "{out:?}");
 }

@@ -49,6 +49,66 @@ pub async fn target_account_in_regions(
     source_key_arn: Option<&str>,
     other_regions: &[&str],
 ) -> (Target, Vec<RegionalKey>) {
+    target_account_with(
+        world,
+        account,
+        external_id,
+        source_key_arn,
+        other_regions,
+        None,
+    )
+    .await
+}
+
+/// Deploys template.yaml into the hub with `TargetAccountIds` = `accounts` (the
+/// image-event bus's policy), as `sam deploy --parameter-overrides` would, and returns
+/// the image-event bus's ARN (output ImageEventBusArn).
+pub fn hub_image_event_bus(world: &World, accounts: &[&str]) -> String {
+    let outputs = world.control(
+        "POST",
+        "/ferry-world/stacks",
+        Some(&serde_json::json!({
+            "template": "template.yaml",
+            "account": world.hub_account_id,
+            "parameters": {"TargetAccountIds": accounts.join(",")},
+        })),
+    )["outputs"]
+        .clone();
+    outputs["ImageEventBusArn"]
+        .as_str()
+        .expect("template.yaml outputs ImageEventBusArn")
+        .to_string()
+}
+
+/// [`target_account`] whose stack forwards its AMI events to the hub's bus `bus_arn`
+/// (target-account.yaml's `HubEventBusArn`).
+pub async fn target_account_forwarding_to(
+    world: &World,
+    account: &str,
+    external_id: &str,
+    source_key_arn: Option<&str>,
+    bus_arn: &str,
+) -> Target {
+    target_account_with(
+        world,
+        account,
+        external_id,
+        source_key_arn,
+        &[],
+        Some(bus_arn),
+    )
+    .await
+    .0
+}
+
+async fn target_account_with(
+    world: &World,
+    account: &str,
+    external_id: &str,
+    source_key_arn: Option<&str>,
+    other_regions: &[&str],
+    hub_event_bus_arn: Option<&str>,
+) -> (Target, Vec<RegionalKey>) {
     let config = world.as_account(account).await;
     let key_arn = create_key(&config, &format!("ferry copies in {account} (CMK-B)"), None).await;
     let mut others = Vec::new();
@@ -87,6 +147,9 @@ pub async fn target_account_in_regions(
     }
     if let Some(source) = source_key_arn {
         parameters["SourceKmsKeyArn"] = serde_json::json!(source);
+    }
+    if let Some(bus) = hub_event_bus_arn {
+        parameters["HubEventBusArn"] = serde_json::json!(bus);
     }
     let deployed = world.control(
         "POST",

@@ -5,10 +5,15 @@
 //! `ImageEvent` function, which finds the waiting Task in the execution's history and
 //! ends it. With the events dropped (EC2 documents them as best effort), the Task's
 //! timeout and its Retry on `States.Timeout` poll again until the image is there.
+//! copy-image's `WaitCopy` waits for a copy in a target account: target-account.yaml's
+//! rule forwards the copy's event to the hub's image-event bus, where `ImageEvent` fails
+//! the waiting Task with `Ferry.PollNow` and its Retry polls as the target at once (the
+//! last two tests: forwarded, and refused by the hub's bus policy, then polled).
 //! Assertions are on the execution's history, the world's call records (who called
 //! SendTaskSuccess) and the EC2 events the world recorded.
 
 use ferry_e2e::accounts::make_image;
+use ferry_e2e::targets::*;
 use ferry_e2e::*;
 use serde_json::{json, Value};
 
@@ -323,6 +328,185 @@ async fn a_share_copy_wait_is_completed_by_its_event() {
     let late = succeeded.expect("WaitCopy succeeded") - became_available;
     assert!(
         (0..=20).contains(&late),
+        "noticed {late}s after the copy became available (attempts at {scheduled:?})"
+    );
+}
+
+/// Tasks of `execution_arn` that ended with `Ferry.PollNow` (woken by a forwarded event).
+async fn poll_now_failures(world: &World, execution_arn: &str) -> usize {
+    world
+        .history(execution_arn)
+        .await
+        .iter()
+        .filter(|e| {
+            e.task_failed_event_details()
+                .is_some_and(|d| d.error() == Some("Ferry.PollNow"))
+        })
+        .count()
+}
+
+/// A copy-image run into a fresh target account B, whose `WaitCopy` waits for B's copy.
+struct TargetCopy {
+    account: String,
+    arn: String,
+    copy: String,
+    marker: u64,
+    /// (SendTaskFailure answered 200 to ImageEvent: the wait woken by the event,
+    /// SendTaskSuccess answered 200 to CopyWait: the poll that ended it).
+    ended_by: (usize, usize),
+}
+
+/// An unencrypted image of the hub shared with B by share-image, then copied into B
+/// (under B's CMK-B) by copy-image at a 30x clock (the copy takes 20 simulated minutes).
+/// B's stack forwards its AMI events to the hub's image-event bus; `hub_lists_b`: the hub's
+/// TargetAccountIds lists B (else the bus's policy refuses the forward).
+async fn copy_into_target(world: &World, label: &str, n: u64, hub_lists_b: bool) -> TargetCopy {
+    let name = run_name(label);
+    let b = fresh_account_id(720_000_000_000, n);
+    let listed = if hub_lists_b {
+        b.clone()
+    } else {
+        fresh_account_id(721_000_000_000, n)
+    };
+    let bus = hub_image_event_bus(world, &[&listed]);
+    let target = target_account_forwarding_to(world, &b, "ferry-e2e-events", None, &bus).await;
+    let image = make_image(world, &world.config, &name, None).await;
+    let shared = world
+        .run(
+            "share-image",
+            &run_name(&format!("{label}-share")),
+            &json!({"imageId": image, "accountIds": [b]}),
+        )
+        .await;
+    let share = shared.assert_succeeded().clone();
+    let marker = call_marker(world).await;
+    let scale = world.time_scale(30.0);
+    let execution = world
+        .run(
+            "copy-image",
+            &name,
+            &json!({"sourceImageId": image, "sourceRegion": world.region, "targetAccountId": b,
+                    "targetRoleArn": target.role_arn, "externalId": target.external_id,
+                    "targetKmsKeyId": target.key_arn, "share": share}),
+        )
+        .await;
+    drop(scale);
+    let out = execution.assert_succeeded().clone();
+    assert_eq!(out["targetAccountId"], b);
+    assert_eq!(out["kmsKeyIds"], json!([target.key_arn]), "{out}");
+    let copy = out["imageId"].as_str().expect("the copy").to_string();
+    let (_, woken) = send_task_calls(world, marker, "SendTaskFailure", "ImageEventFunction");
+    let (_, ended) = send_task_calls(world, marker, "SendTaskSuccess", "CopyWaitFunction");
+    TargetCopy {
+        account: b,
+        arn: execution.arn.clone(),
+        copy,
+        marker,
+        ended_by: (woken, ended),
+    }
+}
+
+/// The forwards of the event `event_id` to the hub's bus `bus_arn`: (delivered, failed
+/// with their error).
+fn forwards_of(world: &World, event_id: &str, bus_arn: &str) -> (usize, Vec<String>) {
+    let v = world.control("GET", "/ferry-world/events/invocations", None);
+    let of = |list: &Value| -> Vec<Value> {
+        list.as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| r["eventId"] == event_id && r["targetArn"] == bus_arn)
+            .collect()
+    };
+    let failed = of(&v["failed"])
+        .iter()
+        .map(|r| r["error"].as_str().unwrap_or("?").to_string())
+        .collect();
+    (of(&v["delivered"]).len(), failed)
+}
+
+/// B's copy becomes available in B; target-account.yaml's rule forwards the event to the
+/// hub's image-event bus; ImageEvent finds the copy-image execution waiting for that copy
+/// and wakes it (Ferry.PollNow), and the next attempt, polling as B, ends the wait within
+/// seconds of the copy becoming available, not at the attempt's timeout.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_target_copy_wait_is_woken_by_its_forwarded_event() {
+    let (_guard, world) = serial_world().await;
+    world.clear_faults();
+    world.set_config(
+        json!({"ec2EventsDropped": false, "ec2EventDelaySeconds": 0, "failImages": []}),
+    );
+    let mut run = copy_into_target(&world, "target-event-wait", 1, true).await;
+    if run.ended_by == (0, 1) {
+        // A fair race, not a fault: an attempt's own poll found the copy available first.
+        eprintln!("the attempt's poll won the race against the event; running again");
+        run = copy_into_target(&world, "target-event-wait-2", 2, true).await;
+    }
+    assert_eq!(
+        run.ended_by,
+        (1, 1),
+        "SendTaskFailure (Ferry.PollNow) answered 200 to ImageEvent / SendTaskSuccess to CopyWait"
+    );
+    let (event_calls, _) =
+        send_task_calls(&world, run.marker, "SendTaskFailure", "ImageEventFunction");
+    assert_eq!(event_calls, 1, "one event, one wake-up");
+    assert_eq!(poll_now_failures(&world, &run.arn).await, 1);
+
+    // The event is B's (the copy's account), delivered on B's default bus and forwarded.
+    let available = available_event(&world, &run.copy);
+    assert_eq!(available["status"], "delivered", "{available}");
+    assert_eq!(available["event"]["account"], run.account.as_str());
+    let bus = hub_image_event_bus(&world, &[&run.account]);
+    let event_id = available["event"]["id"].as_str().unwrap();
+    assert_eq!(forwards_of(&world, event_id, &bus), (1, vec![]));
+
+    let (scheduled, timed_out, succeeded) = wait_attempts(&world, &run.arn).await;
+    assert_eq!(
+        timed_out + 2,
+        scheduled.len(),
+        "attempts {scheduled:?}: the pending ones timed out, one was woken, the last polled"
+    );
+    let became_available = epoch_of(available["event"]["time"].as_str().unwrap());
+    let late = succeeded.expect("WaitCopy succeeded") - became_available;
+    assert!(
+        (0..=20).contains(&late),
+        "noticed {late}s after the copy became available (attempts at {scheduled:?})"
+    );
+}
+
+/// B forwards its events but the hub's bus policy does not list B (TargetAccountIds): the
+/// forward is refused, nothing wakes the wait, and the attempt's timeout and its Retry
+/// poll until the copy is there (at most one attempt late).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_target_copy_whose_event_is_refused_is_found_by_the_fallback_poll() {
+    let (_guard, world) = serial_world().await;
+    world.clear_faults();
+    world.set_config(
+        json!({"ec2EventsDropped": false, "ec2EventDelaySeconds": 0, "failImages": []}),
+    );
+    let run = copy_into_target(&world, "target-event-refused", 3, false).await;
+    assert_eq!(
+        run.ended_by,
+        (0, 1),
+        "no wake-up from ImageEvent; CopyWait's own poll ended the wait"
+    );
+    assert_eq!(poll_now_failures(&world, &run.arn).await, 0);
+    let available = available_event(&world, &run.copy);
+    let event_id = available["event"]["id"].as_str().unwrap();
+    let bus = hub_image_event_bus(&world, &[]);
+    let (delivered, failed) = forwards_of(&world, event_id, &bus);
+    assert_eq!(delivered, 0);
+    assert_eq!(failed, vec!["AccessDeniedException".to_string()]);
+
+    let (scheduled, timed_out, succeeded) = wait_attempts(&world, &run.arn).await;
+    assert!(
+        scheduled.len() >= 2 && timed_out + 1 == scheduled.len(),
+        "attempts {scheduled:?}, {timed_out} timed out"
+    );
+    let became_available = epoch_of(available["event"]["time"].as_str().unwrap());
+    let late = succeeded.expect("WaitCopy succeeded") - became_available;
+    assert!(
+        (0..=ferry_core::waits::IMAGE_WAIT_ATTEMPT_SECONDS as i64 + 60).contains(&late),
         "noticed {late}s after the copy became available (attempts at {scheduled:?})"
     );
 }

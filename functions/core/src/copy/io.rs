@@ -73,6 +73,12 @@ fn is_zero(n: &u32) -> bool {
 pub struct CopyImageInput {
     pub plan: CopyPlan,
     pub copy: CopyRef,
+    /// `WaitCopy`'s task token (`$$.Task.Token`: it is a `.waitForTaskToken` Task, see
+    /// [`crate::waits`]): the step ends the wait itself when its poll finds the copy
+    /// available; otherwise the copy's forwarded event (`Ferry.PollNow`) or the attempt's
+    /// timeout starts the next poll.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_token: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,20 +1,38 @@
-//! State `WaitCopy`: one DescribeImages per attempt as the target. `pending` raises
-//! `Ferry.ImageNotReady`, which the state's Retry turns into a backed-off poll (rule 16;
-//! copies of big images take hours); `failed` raises `Ferry.ImageFailed` with the
+//! State `WaitCopy`: a `.waitForTaskToken` Task (see `ferry_core::waits`); each attempt
+//! is one DescribeImages as the target. `available` ends the wait at once
+//! (SendTaskSuccess, as the hub); `pending` leaves it to the copy's event, forwarded from
+//! the target's bus to the hub's (the `ImageEvent` function then fails the Task with
+//! `Ferry.PollNow`, whose 1 s Retry is the next poll), or to the attempt's timeout (the
+//! slow fallback: events are best effort, and a target may not forward them at all).
+//! Without a token (a plain Lambda Task) `pending` raises `Ferry.ImageNotReady` for a
+//! Retry (rule 16). `failed` raises `Ferry.ImageFailed` with the
 //! StateReason), or `Ferry.CopyKeyNotUsable` when the StateReason says EC2 could not use a
 //! KMS key (rule 23: `CopyAgain?` makes the copy again after a wait). When available, reports the
 //! copy's snapshots and the KMS key they are under.
 
 use super::target;
 use crate::aws::{aws_error, Clients};
+use crate::waits;
 use ferry_core::copy::io::{CopyImageInput, CopyRef};
 
 use ferry_core::rules::polls::{self, ImagePoll};
 use ferry_core::{ErrorName, FerryError};
 
 pub async fn handle(clients: Clients, input: CopyImageInput) -> Result<CopyRef, FerryError> {
+    let polled = poll(&clients, &input).await;
+    waits::end_of_attempt(
+        &clients.sfn,
+        input.task_token.as_deref(),
+        polled,
+        input.copy.clone(),
+    )
+    .await
+}
+
+/// One poll of the copy as the target.
+async fn poll(clients: &Clients, input: &CopyImageInput) -> Result<CopyRef, FerryError> {
     let plan = &input.plan;
-    let target = target::assume(&clients, plan, &plan.request.target_region).await?;
+    let target = target::assume(clients, plan, &plan.request.target_region).await?;
     let id = &input.copy.image_id;
     let image = target::image(&target.ec2, id).await?.ok_or_else(|| {
         polls::missing_after_create(
