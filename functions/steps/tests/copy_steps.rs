@@ -618,19 +618,21 @@ fn copy_ref() -> CopyRef {
     }
 }
 
+/// DescribeImages of the copy (as the target) answering with `image`.
+fn describe_copy(image: Image) -> Rule {
+    mock!(aws_sdk_ec2::Client::describe_images)
+        .match_requests(|r| r.image_ids() == [COPY])
+        .then_output(move || {
+            DescribeImagesOutput::builder()
+                .images(image.clone())
+                .build()
+        })
+}
+
 #[tokio::test]
 async fn wait_copy_polls_fails_and_reports_the_key() {
-    let describe = |image: Image| {
-        mock!(aws_sdk_ec2::Client::describe_images)
-            .match_requests(|r| r.image_ids() == [COPY])
-            .then_output(move || {
-                DescribeImagesOutput::builder()
-                    .images(image.clone())
-                    .build()
-            })
-    };
     let assume = assume_ok();
-    let pending = describe(our_copy(ImageState::Pending));
+    let pending = describe_copy(our_copy(ImageState::Pending));
     let e = wait_copy::handle(
         clients(&[&assume], &[&pending]),
         CopyImageInput {
@@ -651,7 +653,7 @@ async fn wait_copy_polls_fails_and_reports_the_key() {
             .message("Client.InternalError: Given key ID is not accessible")
             .build(),
     );
-    let failed = describe(failed);
+    let failed = describe_copy(failed);
     let e = wait_copy::handle(
         clients(&[&assume], &[&failed]),
         CopyImageInput {
@@ -673,7 +675,7 @@ async fn wait_copy_polls_fails_and_reports_the_key() {
             .message("Client.InternalError: Snapshot creation failed")
             .build(),
     );
-    let broken = describe(broken);
+    let broken = describe_copy(broken);
     let e = wait_copy::handle(
         clients(&[&assume], &[&broken]),
         CopyImageInput {
@@ -687,7 +689,7 @@ async fn wait_copy_polls_fails_and_reports_the_key() {
     is(&e, ErrorName::ImageFailed);
 
     let assume = assume_ok();
-    let available = describe(our_copy(ImageState::Available));
+    let available = describe_copy(our_copy(ImageState::Available));
     let snaps = mock!(aws_sdk_ec2::Client::describe_snapshots)
         .match_requests(|r| r.snapshot_ids() == [SNAP] && r.owner_ids() == ["self"])
         .then_output(|| {
@@ -724,15 +726,6 @@ async fn wait_copy_polls_fails_and_reports_the_key() {
 #[tokio::test]
 async fn wait_copy_with_a_token_ends_the_wait_from_the_hub_only_when_ready() {
     use aws_sdk_sfn::operation::send_task_success::SendTaskSuccessOutput;
-    let describe = |image: Image| {
-        mock!(aws_sdk_ec2::Client::describe_images)
-            .match_requests(|r| r.image_ids() == [COPY])
-            .then_output(move || {
-                DescribeImagesOutput::builder()
-                    .images(image.clone())
-                    .build()
-            })
-    };
     let snaps = mock!(aws_sdk_ec2::Client::describe_snapshots)
         .match_requests(|r| r.snapshot_ids() == [SNAP])
         .then_output(|| {
@@ -759,7 +752,7 @@ async fn wait_copy_with_a_token_ends_the_wait_from_the_hub_only_when_ready() {
         (key_failed, Err(ErrorName::CopyKeyNotUsable)),
     ] {
         let assume = assume_ok();
-        let describe = describe(image);
+        let describe = describe_copy(image);
         let success = mock!(aws_sdk_sfn::Client::send_task_success)
             .match_requests(|r| {
                 let output: serde_json::Value =

@@ -84,7 +84,8 @@ fn describe(image: Image) -> Rule {
         })
 }
 
-fn scheduled(id: i64, image_id: &str, token: &str) -> HistoryEvent {
+/// A `.waitForTaskToken` Lambda Task's TaskScheduled event with these Parameters.
+fn task_scheduled(id: i64, parameters: serde_json::Value) -> HistoryEvent {
     HistoryEvent::builder()
         .id(id)
         .timestamp(DateTime::from_secs(1_800_000_000 + id))
@@ -94,18 +95,22 @@ fn scheduled(id: i64, image_id: &str, token: &str) -> HistoryEvent {
                 .resource_type("lambda")
                 .resource("invoke.waitForTaskToken")
                 .region("eu-west-1")
-                .parameters(
-                    json!({
-                        "FunctionName": "arn:aws:lambda:eu-west-1:111122223333:function:ferry-wait-image",
-                        "Payload": {"plan": {}, "image": {"imageId": image_id, "state": "pending"}, "taskToken": token}
-                    })
-                    .to_string(),
-                )
+                .parameters(parameters.to_string())
                 .build()
                 .unwrap(),
         )
         .build()
         .unwrap()
+}
+
+fn scheduled(id: i64, image_id: &str, token: &str) -> HistoryEvent {
+    task_scheduled(
+        id,
+        json!({
+            "FunctionName": "arn:aws:lambda:eu-west-1:111122223333:function:ferry-wait-image",
+            "Payload": {"plan": {}, "image": {"imageId": image_id, "state": "pending"}, "taskToken": token}
+        }),
+    )
 }
 
 fn plain(id: i64, kind: HistoryEventType) -> HistoryEvent {
@@ -334,27 +339,13 @@ fn copy_waiting(name: &'static str, copy_id: &'static str, token: &'static str) 
                 && r.max_results() == Some(10)
         })
         .then_output(move || {
-            let scheduled = HistoryEvent::builder()
-                .id(20)
-                .timestamp(DateTime::from_secs(1_800_000_020))
-                .r#type(HistoryEventType::TaskScheduled)
-                .task_scheduled_event_details(
-                    TaskScheduledEventDetails::builder()
-                        .resource_type("lambda")
-                        .resource("invoke.waitForTaskToken")
-                        .region("eu-west-1")
-                        .parameters(
-                            json!({"FunctionName": "ferry-copy-wait", "Payload": {
-                                "plan": {"request": {"targetAccountId": TARGET}},
-                                "copy": {"imageId": copy_id, "state": "pending"},
-                                "taskToken": token}})
-                            .to_string(),
-                        )
-                        .build()
-                        .unwrap(),
-                )
-                .build()
-                .unwrap();
+            let scheduled = task_scheduled(
+                20,
+                json!({"FunctionName": "ferry-copy-wait", "Payload": {
+                    "plan": {"request": {"targetAccountId": TARGET}},
+                    "copy": {"imageId": copy_id, "state": "pending"},
+                    "taskToken": token}}),
+            );
             GetExecutionHistoryOutput::builder()
                 .events(plain(22, HistoryEventType::TaskSubmitted))
                 .events(plain(21, HistoryEventType::TaskStarted))
