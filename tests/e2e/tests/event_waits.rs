@@ -187,13 +187,28 @@ async fn with_the_event_dropped_the_fallback_poll_completes_the_wait() {
         (0, 1, 1),
         "SendTaskSuccess calls by ImageEvent / by WaitImage / answered 200"
     );
-    // Noticed by the first attempt after the image became available: at most one
-    // attempt (plus the Retry's second and the attempt's own invocation) late.
+    // Noticed by the first attempt after the image became available: no attempt after
+    // that one (the one before it timed out while the image was still pending). Not a
+    // bound in simulated seconds: the world runs a debug Lambda's real time times the time
+    // scale and starts an attempt's timer when its invocation has returned, so on a loaded
+    // machine (a CI run) attempts were 236-260 simulated s apart instead of 101 and the
+    // noticing invocation itself took ~100 simulated s (AWS times the Task from its start).
     let became_available = epoch_of(available["event"]["time"].as_str().unwrap());
     let ended = succeeded.expect("WaitImage succeeded");
     let late = ended - became_available;
+    let later_attempts = scheduled.iter().filter(|&&s| s > became_available).count();
     assert!(
-        (0..=ferry_core::waits::IMAGE_WAIT_ATTEMPT_SECONDS as i64 + 60).contains(&late),
+        later_attempts <= 1,
+        "{later_attempts} attempts after the image became available at {became_available} \
+         (attempts at {scheduled:?})"
+    );
+    let spacing = scheduled.windows(2).map(|w| w[1] - w[0]).min().unwrap_or(0);
+    assert!(
+        spacing >= ferry_core::waits::IMAGE_WAIT_ATTEMPT_SECONDS as i64,
+        "attempts {scheduled:?} closer than the attempt's timeout"
+    );
+    assert!(
+        late >= 0 && ended >= *scheduled.last().unwrap(),
         "noticed {late}s after the image became available (attempts at {scheduled:?})"
     );
 }
@@ -227,11 +242,17 @@ async fn a_failed_image_ends_the_wait_by_its_event_and_rolls_back() {
     world.set_config(json!({"ec2EventsDropped": false, "ec2EventDelaySeconds": 0}));
     let (mut execution, mut source, mut marker, mut by_event) =
         migrate_failing_image(&world, "event-failed").await;
-    if !by_event {
-        // The same fair race as above: an attempt's own poll saw the failed image first.
+    // The same fair race as above: an attempt's own poll can see the failed image first
+    // (a describe settles the image too, and can come before the world's ticker does it
+    // and sends the event). A local run of this file lost it twice in a row, so up to
+    // three runs; the event must win one.
+    for retry in 2..=3 {
+        if by_event {
+            break;
+        }
         eprintln!("the attempt's poll won the race against the event; running again");
         (execution, source, marker, by_event) =
-            migrate_failing_image(&world, "event-failed-2").await;
+            migrate_failing_image(&world, &format!("event-failed-{retry}")).await;
     }
     assert!(
         by_event,
