@@ -178,9 +178,11 @@ fn source_image(codes: &[&str]) -> Image {
     b.build()
 }
 
-fn describe_source(image: Image) -> Rule {
+/// DescribeImages of `image_id` (the source, or the copy as the target) answering with
+/// `image`.
+fn describe_image(image_id: &'static str, image: Image) -> Rule {
     mock!(aws_sdk_ec2::Client::describe_images)
-        .match_requests(|r| r.image_ids() == [SOURCE])
+        .match_requests(move |r| r.image_ids() == [image_id])
         .then_output(move || {
             DescribeImagesOutput::builder()
                 .images(image.clone())
@@ -244,7 +246,7 @@ async fn preflight_refuses_bad_input_before_any_call() {
 #[tokio::test]
 async fn preflight_assumes_the_target_and_plans_the_copy() {
     let assume = assume_ok();
-    let source = describe_source(source_image(&[]));
+    let source = describe_image(SOURCE, source_image(&[]));
     let own = own_images(vec![]);
     let out = preflight::handle(
         clients(&[&assume], &[&source, &own]),
@@ -343,7 +345,7 @@ async fn preflight_waits_for_a_share_that_has_not_reached_the_target() {
 #[tokio::test]
 async fn preflight_refuses_a_target_key_that_is_disabled_or_missing() {
     let assume = assume_ok();
-    let source = describe_source(source_image(&[]));
+    let source = describe_image(SOURCE, source_image(&[]));
     let own = own_images(vec![]);
     let disabled = target_key(aws_sdk_kms::types::KeyState::Disabled);
     let e = preflight::handle(
@@ -362,7 +364,7 @@ async fn preflight_refuses_a_target_key_that_is_disabled_or_missing() {
     );
 
     let assume = assume_ok();
-    let source = describe_source(source_image(&[]));
+    let source = describe_image(SOURCE, source_image(&[]));
     let missing = mock!(aws_sdk_kms::Client::describe_key).then_error(|| {
         aws_sdk_kms::operation::describe_key::DescribeKeyError::generic(
             ErrorMetadata::builder()
@@ -387,7 +389,7 @@ async fn preflight_refuses_a_target_key_that_is_disabled_or_missing() {
 #[tokio::test]
 async fn preflight_refuses_product_codes_and_a_foreign_image_with_the_copy_name() {
     let assume = assume_ok();
-    let source = describe_source(source_image(&["a1b2c3d4e5"]));
+    let source = describe_image(SOURCE, source_image(&["a1b2c3d4e5"]));
     let e = preflight::handle(
         clients(&[&assume], &[&source]),
         CopyPreflightInput {
@@ -400,7 +402,7 @@ async fn preflight_refuses_product_codes_and_a_foreign_image_with_the_copy_name(
     is(&e, ErrorName::ProductCodes);
 
     let assume = assume_ok();
-    let source = describe_source(source_image(&[]));
+    let source = describe_image(SOURCE, source_image(&[]));
     let foreign = Image::builder()
         .image_id(COPY)
         .owner_id(B)
@@ -618,21 +620,10 @@ fn copy_ref() -> CopyRef {
     }
 }
 
-/// DescribeImages of the copy (as the target) answering with `image`.
-fn describe_copy(image: Image) -> Rule {
-    mock!(aws_sdk_ec2::Client::describe_images)
-        .match_requests(|r| r.image_ids() == [COPY])
-        .then_output(move || {
-            DescribeImagesOutput::builder()
-                .images(image.clone())
-                .build()
-        })
-}
-
 #[tokio::test]
 async fn wait_copy_polls_fails_and_reports_the_key() {
     let assume = assume_ok();
-    let pending = describe_copy(our_copy(ImageState::Pending));
+    let pending = describe_image(COPY, our_copy(ImageState::Pending));
     let e = wait_copy::handle(
         clients(&[&assume], &[&pending]),
         CopyImageInput {
@@ -653,7 +644,7 @@ async fn wait_copy_polls_fails_and_reports_the_key() {
             .message("Client.InternalError: Given key ID is not accessible")
             .build(),
     );
-    let failed = describe_copy(failed);
+    let failed = describe_image(COPY, failed);
     let e = wait_copy::handle(
         clients(&[&assume], &[&failed]),
         CopyImageInput {
@@ -675,7 +666,7 @@ async fn wait_copy_polls_fails_and_reports_the_key() {
             .message("Client.InternalError: Snapshot creation failed")
             .build(),
     );
-    let broken = describe_copy(broken);
+    let broken = describe_image(COPY, broken);
     let e = wait_copy::handle(
         clients(&[&assume], &[&broken]),
         CopyImageInput {
@@ -689,7 +680,7 @@ async fn wait_copy_polls_fails_and_reports_the_key() {
     is(&e, ErrorName::ImageFailed);
 
     let assume = assume_ok();
-    let available = describe_copy(our_copy(ImageState::Available));
+    let available = describe_image(COPY, our_copy(ImageState::Available));
     let snaps = mock!(aws_sdk_ec2::Client::describe_snapshots)
         .match_requests(|r| r.snapshot_ids() == [SNAP] && r.owner_ids() == ["self"])
         .then_output(|| {
@@ -752,7 +743,7 @@ async fn wait_copy_with_a_token_ends_the_wait_from_the_hub_only_when_ready() {
         (key_failed, Err(ErrorName::CopyKeyNotUsable)),
     ] {
         let assume = assume_ok();
-        let describe = describe_copy(image);
+        let describe = describe_image(COPY, image);
         let success = mock!(aws_sdk_sfn::Client::send_task_success)
             .match_requests(|r| {
                 let output: serde_json::Value =
@@ -853,7 +844,7 @@ fn not_visible_to_the_target() -> Rule {
 #[tokio::test]
 async fn preflight_of_a_dry_run_reports_the_copy() {
     let assume = assume_ok();
-    let source = describe_source(source_image(&[]));
+    let source = describe_image(SOURCE, source_image(&[]));
     let own = own_images(vec![]);
     let mut request = request();
     request["dryRun"] = json!(true);
