@@ -115,6 +115,7 @@ def _gap(events, first_type: str, second_type: str) -> float:
 
 def test_fault_fails_exactly_count_calls_then_succeeds(world):
     _control(world, "DELETE", "/ferry-world/calls")
+    started = time.time()
     armed = _control(
         world,
         "POST",
@@ -140,6 +141,9 @@ def test_fault_fails_exactly_count_calls_then_succeeds(world):
     assert all(c["account"] == HUB and c["region"] == world["region"] for c in calls)
     times = [dt.datetime.fromisoformat(c["time"]) for c in calls]
     assert times == sorted(times)
+    # "wall": the real seconds each answer was ready, whatever the simulated clock's scale.
+    walls = [c["wall"] for c in calls]
+    assert walls == sorted(walls) and started <= walls[0] and walls[-1] <= time.time()
 
 
 def test_json_protocol_fault_and_other_account_recorded(world):

@@ -127,9 +127,13 @@ def test_create_image_sends_one_available_event_when_the_clock_gets_there(world_
     image_id = ec2.create_image(InstanceId=iid, Name="ferry-image-1")["ImageId"]
     created = clock.now()
     assert listener.receive(1, timeout=0.5, quiet=0) == []  # still pending (10 simulated days)
+    advanced = time.time()
     clock.advance(11 * DAY)
     # Nobody describes the image: the event comes anyway.
     got = listener.receive(1)
+    # Its record says when (real seconds) it was handed to the rules.
+    (record,) = [r for r in ec2_events.EMITTED if r["event"]["detail"].get("ImageId") == image_id]
+    assert advanced <= record["deliveredWall"] <= time.time(), record
     assert len(got) == 1, got
     event = got[0]
     check_shape(event, "EC2 AMI State Change", f"arn:aws:ec2:{REGION}::image/{image_id}")

@@ -86,6 +86,74 @@ fn epoch_of(iso: &str) -> i64 {
         .secs()
 }
 
+/// Real seconds an event may take, from its delivery to the call that ends the wait it
+/// wakes: one or two Lambda invocations (ImageEvent; for a woken target wait also the
+/// CopyWait attempt that polls as the target). On AWS that is well under a second; a debug
+/// build on a loaded 2-core CI machine has been seen taking ~5 s per invocation (an idle
+/// one: 0.13 s for the image wait, 0.18 s for the forwarded target wait). That the event,
+/// not an attempt's timeout, ended the wait is what the history and call counts show.
+const EVENT_TO_END_REAL_SECONDS: f64 = 20.0;
+
+/// The wait was ended by the event `available` (an "ec2Events" record): the 200-answered
+/// `action` by `logical` since `marker` came within `EVENT_TO_END_REAL_SECONDS` real
+/// seconds of its delivery. Real seconds, not simulated ones: the world's clock runs a
+/// debug Lambda's real time times the time scale, so a bound in simulated seconds measures
+/// the machine's load (a CI run of a 20 s bound saw 22 s, 0.7 s real at 30x).
+fn assert_ended_soon_after_delivery(
+    world: &World,
+    marker: u64,
+    available: &Value,
+    (action, logical): (&str, &str),
+) {
+    let delivered = available["deliveredWall"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("delivered when? {available}"));
+    let name = &world.function_names[logical];
+    let ended: Vec<f64> = calls_between(world, marker, None)
+        .into_iter()
+        .filter(|c| c["service"] == "states" && c["action"] == action && c["status"] == 200)
+        .filter(|c| c["caller"].as_str() == Some(name.as_str()))
+        .filter_map(|c| c["wall"].as_f64())
+        .collect();
+    assert_eq!(
+        ended.len(),
+        1,
+        "{action} by {logical} answered 200: {ended:?}"
+    );
+    let took = ended[0] - delivered;
+    eprintln!("{action} by {logical}: {took:.2} real s after the event's delivery");
+    assert!(
+        (0.0..=EVENT_TO_END_REAL_SECONDS).contains(&took),
+        "{action} by {logical} {took:.2} real s after the event's delivery"
+    );
+}
+
+/// The wait was ended by the fallback poll: noticed by the first attempt after the image
+/// became available (at `became_available`) and not before it, attempts at least the
+/// attempt's timeout apart. Not a bound in simulated seconds: the world runs a debug
+/// Lambda's real time times the time scale and starts an attempt's timer when its
+/// invocation has returned, so on a loaded machine (a CI run) attempts were 236-260
+/// simulated s apart instead of 101 and the noticing invocation itself took ~100 simulated
+/// s (AWS times the Task from its start).
+fn assert_found_by_the_next_attempt(scheduled: &[i64], became_available: i64, ended: i64) {
+    let later_attempts = scheduled.iter().filter(|&&s| s > became_available).count();
+    assert!(
+        later_attempts <= 1,
+        "{later_attempts} attempts after the image became available at {became_available} \
+         (attempts at {scheduled:?})"
+    );
+    let spacing = scheduled.windows(2).map(|w| w[1] - w[0]).min().unwrap_or(0);
+    assert!(
+        spacing >= ferry_core::waits::IMAGE_WAIT_ATTEMPT_SECONDS as i64,
+        "attempts {scheduled:?} closer than the attempt's timeout"
+    );
+    let late = ended - became_available;
+    assert!(
+        late >= 0 && ended >= *scheduled.last().unwrap(),
+        "noticed {late}s after the image became available (attempts at {scheduled:?})"
+    );
+}
+
 async fn migrate(world: &World, source: &WebServer, label: &str) -> (String, Value, u64) {
     let marker = call_marker(world).await;
     let execution = world
@@ -148,14 +216,14 @@ async fn an_image_wait_is_completed_by_its_event() {
     assert_eq!(timed_out + 1, scheduled.len(), "attempts {scheduled:?}");
     let available = available_event(&world, &image_id);
     assert_eq!(available["status"], "delivered", "{available}");
-    // It ended within seconds of the image becoming available (at 30x the ImageEvent
-    // invocation's own ~0.2 s real are ~6 simulated seconds), not at the attempt's end.
+    // It ended within seconds of the event, not at the attempt's end.
     let became_available = epoch_of(available["event"]["time"].as_str().unwrap());
-    let ended = succeeded.expect("WaitImage succeeded");
-    let late = ended - became_available;
-    assert!(
-        (0..=20).contains(&late),
-        "noticed {late}s after the image became available (attempts at {scheduled:?})"
+    assert!(succeeded.expect("WaitImage succeeded") >= became_available);
+    assert_ended_soon_after_delivery(
+        &world,
+        marker,
+        &available,
+        ("SendTaskSuccess", "ImageEventFunction"),
     );
 }
 
@@ -187,30 +255,11 @@ async fn with_the_event_dropped_the_fallback_poll_completes_the_wait() {
         (0, 1, 1),
         "SendTaskSuccess calls by ImageEvent / by WaitImage / answered 200"
     );
-    // Noticed by the first attempt after the image became available: no attempt after
-    // that one (the one before it timed out while the image was still pending). Not a
-    // bound in simulated seconds: the world runs a debug Lambda's real time times the time
-    // scale and starts an attempt's timer when its invocation has returned, so on a loaded
-    // machine (a CI run) attempts were 236-260 simulated s apart instead of 101 and the
-    // noticing invocation itself took ~100 simulated s (AWS times the Task from its start).
+    // Noticed by the first attempt after the image became available (the one before it
+    // timed out while the image was still pending).
     let became_available = epoch_of(available["event"]["time"].as_str().unwrap());
     let ended = succeeded.expect("WaitImage succeeded");
-    let late = ended - became_available;
-    let later_attempts = scheduled.iter().filter(|&&s| s > became_available).count();
-    assert!(
-        later_attempts <= 1,
-        "{later_attempts} attempts after the image became available at {became_available} \
-         (attempts at {scheduled:?})"
-    );
-    let spacing = scheduled.windows(2).map(|w| w[1] - w[0]).min().unwrap_or(0);
-    assert!(
-        spacing >= ferry_core::waits::IMAGE_WAIT_ATTEMPT_SECONDS as i64,
-        "attempts {scheduled:?} closer than the attempt's timeout"
-    );
-    assert!(
-        late >= 0 && ended >= *scheduled.last().unwrap(),
-        "noticed {late}s after the image became available (attempts at {scheduled:?})"
-    );
+    assert_found_by_the_next_attempt(&scheduled, became_available, ended);
 }
 
 /// One migration whose image fails, at a 30x clock; returns the execution, its source, and
@@ -346,10 +395,12 @@ async fn a_share_copy_wait_is_completed_by_its_event() {
     let available = available_event(&world, &copy);
     assert_eq!(available["status"], "delivered", "{available}");
     let became_available = epoch_of(available["event"]["time"].as_str().unwrap());
-    let late = succeeded.expect("WaitCopy succeeded") - became_available;
-    assert!(
-        (0..=20).contains(&late),
-        "noticed {late}s after the copy became available (attempts at {scheduled:?})"
+    assert!(succeeded.expect("WaitCopy succeeded") >= became_available);
+    assert_ended_soon_after_delivery(
+        &world,
+        marker,
+        &available,
+        ("SendTaskSuccess", "ImageEventFunction"),
     );
 }
 
@@ -487,11 +538,15 @@ async fn a_target_copy_wait_is_woken_by_its_forwarded_event() {
         scheduled.len(),
         "attempts {scheduled:?}: the pending ones timed out, one was woken, the last polled"
     );
+    // Woken within seconds of the forwarded event: the attempt after the woken one polled
+    // as B and ended the wait.
     let became_available = epoch_of(available["event"]["time"].as_str().unwrap());
-    let late = succeeded.expect("WaitCopy succeeded") - became_available;
-    assert!(
-        (0..=20).contains(&late),
-        "noticed {late}s after the copy became available (attempts at {scheduled:?})"
+    assert!(succeeded.expect("WaitCopy succeeded") >= became_available);
+    assert_ended_soon_after_delivery(
+        &world,
+        run.marker,
+        &available,
+        ("SendTaskSuccess", "CopyWaitFunction"),
     );
 }
 
@@ -525,9 +580,6 @@ async fn a_target_copy_whose_event_is_refused_is_found_by_the_fallback_poll() {
         "attempts {scheduled:?}, {timed_out} timed out"
     );
     let became_available = epoch_of(available["event"]["time"].as_str().unwrap());
-    let late = succeeded.expect("WaitCopy succeeded") - became_available;
-    assert!(
-        (0..=ferry_core::waits::IMAGE_WAIT_ATTEMPT_SECONDS as i64 + 60).contains(&late),
-        "noticed {late}s after the copy became available (attempts at {scheduled:?})"
-    );
+    let ended = succeeded.expect("WaitCopy succeeded");
+    assert_found_by_the_next_attempt(&scheduled, became_available, ended);
 }

@@ -47,7 +47,7 @@ Control API (JSON):
          EventBridge Scheduler's invocations too, with "source": "scheduler"; Lambda
          targets' asynchronous invokes; "ec2Events": every EC2 state-change event the
          world emitted (rules/ec2_events.py) as {"event", "status": queued | delivered |
-         dropped | failed}
+         dropped | failed, "deliveredWall": real Unix seconds it was handed to the rules}
   POST   /ferry-world/schedules/fire          invoke an EventBridge Scheduler schedule as
          when its time comes (rules/scheduler.py, which documents the request and answer):
          {"name": "ferry-distribute-image", optional "group", "accountId", "region",
@@ -196,9 +196,13 @@ class World:
         return None
 
     def record(self, call: dict) -> None:
+        # "wall": real (Unix) seconds when the call's answer was ready. The simulated clock
+        # runs real time times the time scale, so a bound on how long something took in
+        # real terms is what stays true on a loaded machine (tests/e2e event_waits.rs).
         with self.lock:
             self.seq += 1
             call["seq"] = self.seq
+            call["wall"] = round(time.time(), 3)
             self.calls.append(call)
             if len(self.calls) > MAX_CALLS:
                 del self.calls[: len(self.calls) - MAX_CALLS]

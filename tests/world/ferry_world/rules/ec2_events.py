@@ -54,7 +54,8 @@ World settings (engine/config.py, POST /ferry-world/config):
   "ec2EventDelaySeconds": 0      simulated seconds between the change and delivery
 
 GET /ferry-world/events/invocations "ec2Events": every event emitted, with its status
-("queued", "delivered", "dropped", "failed"); the targets' deliveries and failures are
+("queued", "delivered", "dropped", "failed") and, once handed to the rules,
+"deliveredWall" (real Unix seconds; the world's call records carry "wall" alike); the targets' deliveries and failures are
 in "delivered" / "failed" as for any event (rules/events.py).
 """
 from __future__ import annotations
@@ -208,6 +209,7 @@ def _deliver(event: dict, record: dict) -> None:
 
     from .common import existing_backend
 
+    record["deliveredWall"] = round(_time.time(), 3)  # real seconds, beside the calls' "wall"
     backend = existing_backend(events_backends, event["account"], event["region"])
     if backend is None:  # nobody ever used EventBridge there: no rule to match
         record["status"] = "delivered"
