@@ -146,6 +146,12 @@ def test_ids_just_created_are_not_found_by_id_for_a_while(world):
     assert err(e)[0] == "InvalidInstanceID.NotFound"
     listed = [i["InstanceId"] for r in a.describe_instances()["Reservations"] for i in r["Instances"]]
     assert iid not in listed
+    # DescribeInstanceStatus too (VerifyInstance polls with it alone).
+    with pytest.raises(ClientError) as e:
+        a.describe_instance_status(InstanceIds=[iid], IncludeAllInstances=True)
+    assert err(e)[0] == "InvalidInstanceID.NotFound"
+    statuses = a.describe_instance_status(IncludeAllInstances=True)["InstanceStatuses"]
+    assert iid not in [s["InstanceId"] for s in statuses]
 
     vol = a.create_volume(Size=8, AvailabilityZone=REGION + "a")["VolumeId"]
     snap = a.create_snapshot(VolumeId=vol)["SnapshotId"]
@@ -161,6 +167,8 @@ def test_ids_just_created_are_not_found_by_id_for_a_while(world):
     assert instance(a, iid)["InstanceId"] == iid
     a.describe_instance_attribute(InstanceId=iid, Attribute="instanceType")
     assert iid in [i["InstanceId"] for r in a.describe_instances()["Reservations"] for i in r["Instances"]]
+    (found,) = a.describe_instance_status(InstanceIds=[iid], IncludeAllInstances=True)["InstanceStatuses"]
+    assert found["InstanceId"] == iid
     assert a.describe_snapshots(SnapshotIds=[snap])["Snapshots"][0]["SnapshotId"] == snap
     assert snap in [s["SnapshotId"] for s in a.describe_snapshots(OwnerIds=["self"])["Snapshots"]]
 

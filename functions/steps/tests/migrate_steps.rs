@@ -924,7 +924,9 @@ fn new_instance(state: InstanceStateName, az: &str) -> Instance {
         .build()
 }
 
+/// DescribeInstanceStatus (IncludeAllInstances) of the new instance: its state and checks.
 fn status(
+    state: InstanceStateName,
     instance: &str,
     system: &str,
 ) -> aws_sdk_ec2::operation::describe_instance_status::DescribeInstanceStatusOutput {
@@ -932,6 +934,7 @@ fn status(
         .instance_statuses(
             InstanceStatus::builder()
                 .instance_id("i-0new0000000000001")
+                .instance_state(InstanceState::builder().name(state).build())
                 .instance_status(
                     InstanceStatusSummary::builder()
                         .status(SummaryStatus::from(instance))
@@ -947,67 +950,98 @@ fn status(
         .build()
 }
 
-#[tokio::test]
-async fn verify_instance_waits_for_running_and_ok_checks() {
-    let plan = good_plan(basic_request()).await;
-    let input = || InstanceInput {
-        plan: plan.clone(),
+async fn verify_input(created_at: Option<u64>) -> InstanceInput {
+    InstanceInput {
+        plan: good_plan(basic_request()).await,
         instance: InstanceRef {
             instance_id: "i-0new0000000000001".into(),
+            created_at,
             ..Default::default()
         },
-    };
+    }
+}
 
-    let pending = mock!(Client::describe_instances)
-        .then_output(|| reservation(new_instance(InstanceStateName::Pending, "eu-west-1b")));
-    assert_eq!(
-        verify_instance::handle(clients(&[&pending]), input())
-            .await
-            .unwrap_err()
-            .name,
-        ErrorName::InstanceNotReady
-    );
+/// VerifyInstance against these answers: (its result, DescribeInstanceStatus calls,
+/// DescribeInstances calls). `described`: what DescribeInstances says (else running in
+/// eu-west-1b, the planned zone).
+async fn verify_with(
+    state: InstanceStateName,
+    checks: (&'static str, &'static str),
+    described: Option<(InstanceStateName, &'static str)>,
+) -> (Result<InstanceRef, FerryError>, usize, usize) {
+    let input = verify_input(None).await;
+    let status_rule = mock!(Client::describe_instance_status)
+        .match_requests(|r| {
+            r.include_all_instances() == Some(true) && r.instance_ids() == ["i-0new0000000000001"]
+        })
+        .then_output(move || status(state.clone(), checks.0, checks.1));
+    let (later, az) = described.unwrap_or((InstanceStateName::Running, "eu-west-1b"));
+    let instance_rule = mock!(Client::describe_instances)
+        .then_output(move || reservation(new_instance(later.clone(), az)));
+    let got = verify_instance::handle(clients(&[&status_rule, &instance_rule]), input).await;
+    (got, status_rule.num_calls(), instance_rule.num_calls())
+}
 
-    let running = mock!(Client::describe_instances)
-        .then_output(|| reservation(new_instance(InstanceStateName::Running, "eu-west-1b")));
-    let init = mock!(Client::describe_instance_status).then_output(|| status("initializing", "ok"));
-    assert_eq!(
-        verify_instance::handle(clients(&[&running, &init]), input())
-            .await
-            .unwrap_err()
-            .name,
-        ErrorName::InstanceNotReady
-    );
+#[tokio::test]
+async fn verify_instance_polls_its_status_and_describes_it_once_ready() {
+    use InstanceStateName as S;
+    // Not ready: one DescribeInstanceStatus per poll, nothing else.
+    for (state, checks) in [
+        (S::Pending, ("not-applicable", "not-applicable")),
+        (S::Running, ("initializing", "ok")),
+        (S::Running, ("ok", "initializing")),
+    ] {
+        let (got, statuses, described) = verify_with(state.clone(), checks, None).await;
+        assert_eq!(
+            got.unwrap_err().name,
+            ErrorName::InstanceNotReady,
+            "{state:?} {checks:?}"
+        );
+        assert_eq!((statuses, described), (1, 0), "{state:?} {checks:?}");
+    }
 
-    let running = mock!(Client::describe_instances)
-        .then_output(|| reservation(new_instance(InstanceStateName::Running, "eu-west-1b")));
-    let ok = mock!(Client::describe_instance_status)
-        .match_requests(|r| r.include_all_instances() == Some(true))
-        .then_output(|| status("ok", "ok"));
-    let got = verify_instance::handle(clients(&[&running, &ok]), input())
-        .await
-        .unwrap();
+    // Ready: described once, for where it runs.
+    let (got, statuses, described) = verify_with(S::Running, ("ok", "ok"), None).await;
+    let got = got.unwrap();
+    assert_eq!((statuses, described), (1, 1));
     assert_eq!(got.availability_zone.as_deref(), Some("eu-west-1b"));
+    assert_eq!(got.subnet_id.as_deref(), Some(TARGET_SUBNET));
     assert_eq!(got.private_ip.as_deref(), Some("10.0.2.57"));
 
-    let terminated = mock!(Client::describe_instances)
-        .then_output(|| reservation(new_instance(InstanceStateName::Terminated, "eu-west-1b")));
-    let e = verify_instance::handle(clients(&[&terminated]), input())
+    // Impaired: failed, without describing.
+    let (got, statuses, described) = verify_with(S::Running, ("ok", "impaired"), None).await;
+    let e = got.unwrap_err();
+    assert_eq!(e.name, ErrorName::InstanceFailed);
+    assert!(e.message.contains("system status check impaired"), "{e}");
+    assert_eq!((statuses, described), (1, 0));
+
+    // Terminated: failed, with the state reason DescribeInstances gives.
+    let (got, _, described) = verify_with(
+        S::Terminated,
+        ("not-applicable", "not-applicable"),
+        Some((S::Terminated, "eu-west-1b")),
+    )
+    .await;
+    let e = got.unwrap_err();
+    assert_eq!(e.name, ErrorName::InstanceFailed);
+    assert!(e.message.contains("Client error on launch"), "{e}");
+    assert_eq!(described, 1);
+
+    // Running in another zone than planned: failed.
+    let (got, _, _) = verify_with(S::Running, ("ok", "ok"), Some((S::Running, "eu-west-1c"))).await;
+    assert_eq!(got.unwrap_err().name, ErrorName::InstanceFailed);
+}
+
+#[tokio::test]
+async fn verify_instance_of_an_id_not_yet_visible_is_not_ready() {
+    use aws_sdk_ec2::operation::describe_instance_status::DescribeInstanceStatusError;
+    let young = mock!(Client::describe_instance_status)
+        .then_error(|| DescribeInstanceStatusError::generic(meta("InvalidInstanceID.NotFound")));
+    let input = verify_input(Some(ferry_core::rules::polls::epoch_seconds())).await;
+    let e = verify_instance::handle(clients(&[&young]), input)
         .await
         .unwrap_err();
-    assert_eq!(e.name, ErrorName::InstanceFailed);
-    assert!(e.message.contains("Client error on launch"));
-
-    let elsewhere = mock!(Client::describe_instances)
-        .then_output(|| reservation(new_instance(InstanceStateName::Running, "eu-west-1c")));
-    let ok = mock!(Client::describe_instance_status).then_output(|| status("ok", "ok"));
-    assert_eq!(
-        verify_instance::handle(clients(&[&elsewhere, &ok]), input())
-            .await
-            .unwrap_err()
-            .name,
-        ErrorName::InstanceFailed
-    );
+    assert_eq!(e.name, ErrorName::InstanceNotReady, "{e}");
 }
 
 /// An empty successful answer of an EC2 operation.
@@ -1156,6 +1190,8 @@ async fn finalize_moves_the_eip_removes_the_image_and_applies_the_source_action_
     assert_eq!(result.elastic_ips_moved, ["34.250.10.20"]);
     assert_eq!(result.new_instance_id, "i-0new0000000000001");
     assert!(!result.image_kept);
+    // The Elastic IP moved: described again for the public IP it has now.
+    assert_eq!(describe_new.num_calls(), 2);
 }
 
 /// Rule 20 and "cleanup never undoes a verified cut-over": the image goes with its
@@ -1337,6 +1373,9 @@ async fn finalize_with_keep_image_and_keep_source_touches_neither() {
     .await;
     assert!(result.image_kept && result.elastic_ips_moved.is_empty());
     assert_eq!(in_flight.num_calls(), 1);
+    // No Elastic IP moved: the first describe's addresses stand, no second describe.
+    assert_eq!(describe_new.num_calls(), 1);
+    assert_eq!(result.new_private_ip.as_deref(), Some("10.0.2.57"));
 }
 
 #[tokio::test]

@@ -140,8 +140,13 @@ pub async fn handle(clients: Clients, input: FinalizeInput) -> Result<MigrationR
             finished.join(", ")
         ));
     }
-    // Re-read: the public IP is the Elastic IP now, if one moved.
-    let after = describe::existing_instance(ec2, new_id, ErrorName::InstanceFailed).await?;
+    // Re-read only if an Elastic IP moved (the public IP is that one now); else what the
+    // first describe said still holds (one EC2 call less per migration of a fleet).
+    let after = if moved.is_empty() {
+        instance
+    } else {
+        describe::existing_instance(ec2, new_id, ErrorName::InstanceFailed).await?
+    };
     Ok(MigrationResult {
         source_instance_id: source_id.clone(),
         new_instance_id: new_id.clone(),

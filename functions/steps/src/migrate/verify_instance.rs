@@ -1,6 +1,7 @@
 //! State `VerifyInstance`: the new instance must be running in the target subnet with its
 //! instance and system status checks `ok`. Not yet: `Ferry.InstanceNotReady` (retried);
-//! stopped, terminated or impaired: `Ferry.InstanceFailed` with the reason.
+//! stopped, terminated or impaired: `Ferry.InstanceFailed` with the reason. Each poll is
+//! one DescribeInstanceStatus until the checks pass; the instance is described once then.
 
 use super::describe;
 use crate::aws::{aws_error, Clients};
@@ -11,44 +12,50 @@ use ferry_core::{ErrorName, FerryError};
 pub async fn handle(clients: Clients, input: InstanceInput) -> Result<InstanceRef, FerryError> {
     let ec2 = &clients.ec2;
     let id = &input.instance.instance_id;
-    let Some(instance) = describe::instance(ec2, id).await? else {
+    // One DescribeInstanceStatus per poll while the instance starts (its state and both
+    // checks); DescribeInstances only once it is ready (placement, volumes, addresses) or
+    // has failed (the state's reason). A fleet of many migrations polls this often.
+    let Some(status) = instance_status(ec2, id).await? else {
         // Just launched and not yet visible (rule 19), for a bounded time.
-        return Err(polls::missing_after_create(
-            &format!("instance {id}"),
-            input.instance.created_at,
-            polls::epoch_seconds(),
-            ErrorName::InstanceNotReady,
-            ErrorName::InstanceFailed,
-        ));
+        return Err(missing(&input));
+    };
+    if let Err(e) = polls::instance_poll(
+        id,
+        &status.state,
+        None,
+        status.instance.as_deref(),
+        status.system.as_deref(),
+    ) {
+        if e.name != ErrorName::InstanceFailed || status.state == "running" {
+            return Err(e);
+        }
+        // Stopped, terminated (...): say why, from the instance's state reason.
+        let instance = describe::instance(ec2, id).await?;
+        let reason = instance
+            .as_ref()
+            .and_then(|i| i.state_reason())
+            .and_then(|r| r.message());
+        let state = instance.as_ref().map(describe::state_name);
+        return Err(polls::instance_poll(
+            id,
+            state.as_deref().unwrap_or(&status.state),
+            reason,
+            None,
+            None,
+        )
+        .err()
+        .unwrap_or(e));
+    }
+    let Some(instance) = describe::instance(ec2, id).await? else {
+        return Err(missing(&input));
     };
     let state = describe::state_name(&instance);
-    let reason = instance.state_reason().and_then(|r| r.message());
-    let (mut instance_status, mut system_status) = (None, None);
-    if state == "running" {
-        let out = ec2
-            .describe_instance_status()
-            .instance_ids(id)
-            .include_all_instances(true)
-            .send()
-            .await
-            .map_err(|e| aws_error("DescribeInstanceStatus", e))?;
-        if let Some(status) = out.instance_statuses().first() {
-            instance_status = status
-                .instance_status()
-                .and_then(|s| s.status())
-                .map(|s| s.as_str().to_string());
-            system_status = status
-                .system_status()
-                .and_then(|s| s.status())
-                .map(|s| s.as_str().to_string());
-        }
-    }
     polls::instance_poll(
         id,
         &state,
-        reason,
-        instance_status.as_deref(),
-        system_status.as_deref(),
+        instance.state_reason().and_then(|r| r.message()),
+        status.instance.as_deref(),
+        status.system.as_deref(),
     )?;
 
     let plan = &input.plan;
@@ -85,4 +92,57 @@ pub async fn handle(clients: Clients, input: InstanceInput) -> Result<InstanceRe
         public_ip: instance.public_ip_address().map(str::to_string),
         created_at: None,
     })
+}
+
+/// What DescribeInstanceStatus (IncludeAllInstances) tells of one instance.
+struct Status {
+    state: String,
+    instance: Option<String>,
+    system: Option<String>,
+}
+
+/// The instance's state and status checks, or `None` if EC2 does not know the id (yet).
+async fn instance_status(
+    ec2: &aws_sdk_ec2::Client,
+    id: &str,
+) -> Result<Option<Status>, FerryError> {
+    let out = match ec2
+        .describe_instance_status()
+        .instance_ids(id)
+        .include_all_instances(true)
+        .send()
+        .await
+    {
+        Ok(out) => out,
+        Err(e) if crate::aws::error_code(&e) == Some("InvalidInstanceID.NotFound") => {
+            return Ok(None)
+        }
+        Err(e) => return Err(aws_error("DescribeInstanceStatus", e)),
+    };
+    let summary = |s: Option<&aws_sdk_ec2::types::InstanceStatusSummary>| {
+        s.and_then(|s| s.status()).map(|s| s.as_str().to_string())
+    };
+    Ok(out
+        .instance_statuses()
+        .iter()
+        .find(|s| s.instance_id() == Some(id))
+        .map(|s| Status {
+            state: s
+                .instance_state()
+                .and_then(|st| st.name())
+                .map(|n| n.as_str().to_string())
+                .unwrap_or_default(),
+            instance: summary(s.instance_status()),
+            system: summary(s.system_status()),
+        }))
+}
+
+fn missing(input: &InstanceInput) -> FerryError {
+    polls::missing_after_create(
+        &format!("instance {}", input.instance.instance_id),
+        input.instance.created_at,
+        polls::epoch_seconds(),
+        ErrorName::InstanceNotReady,
+        ErrorName::InstanceFailed,
+    )
 }

@@ -118,10 +118,11 @@ DESCRIBE_BY_ID = {
     "describe_snapshot_attribute": ("SnapshotId", "snapshot", "snapshots"),
     "describe_instances": ("InstanceIds", "instance", None),
     "describe_instance_attribute": ("InstanceId", "instance", None),
+    "describe_instance_status": ("InstanceIds", "instance", None),
 }
 # Describe* that list: action -> the answer's list
 DESCRIBE_LISTS = {"describe_images": "Images", "describe_snapshots": "Snapshots",
-                  "describe_instances": "Reservations"}
+                  "describe_instances": "Reservations", "describe_instance_status": "InstanceStatuses"}
 
 
 def _created(response, action: str):
@@ -169,7 +170,7 @@ def describe_finds_new_ids_only_after_a_while() -> None:
     RegisterImage, RunInstances, CreateSnapshot(s) or CopySnapshot, the ids it returned
     are, for the account that created them, NotFound by DescribeImages /
     DescribeImageAttribute (InvalidAMIID.NotFound), DescribeInstances /
-    DescribeInstanceAttribute (InvalidInstanceID.NotFound), DescribeSnapshots /
+    DescribeInstanceAttribute / DescribeInstanceStatus (InvalidInstanceID.NotFound), DescribeSnapshots /
     DescribeSnapshotAttribute (InvalidSnapshot.NotFound), and filter-only describes do
     not list them yet. Other calls (RunInstances from the image, CreateTags, ...) see
     them at once."""
