@@ -22,14 +22,19 @@ use serde_json::{json, Value};
 /// the calling function), as (calls, answered 200). Only one call can end a wait; a late
 /// one is answered TaskTimedOut (400).
 fn send_task_calls(world: &World, marker: u64, action: &str, logical: &str) -> (usize, usize) {
+    let calls = send_task_records(world, marker, action, logical);
+    let ok = calls.iter().filter(|c| c["status"] == 200).count();
+    (calls.len(), ok)
+}
+
+/// The world's records of those calls.
+fn send_task_records(world: &World, marker: u64, action: &str, logical: &str) -> Vec<Value> {
     let name = &world.function_names[logical];
-    let calls: Vec<Value> = calls_between(world, marker, None)
+    calls_between(world, marker, None)
         .into_iter()
         .filter(|c| c["service"] == "states" && c["action"] == action)
         .filter(|c| c["caller"].as_str() == Some(name.as_str()))
-        .collect();
-    let ok = calls.iter().filter(|c| c["status"] == 200).count();
-    (calls.len(), ok)
+        .collect()
 }
 
 /// The one "EC2 AMI State Change" to `available` the world emitted for `image_id`, with
@@ -108,11 +113,9 @@ fn assert_ended_soon_after_delivery(
     let delivered = available["deliveredWall"]
         .as_f64()
         .unwrap_or_else(|| panic!("delivered when? {available}"));
-    let name = &world.function_names[logical];
-    let ended: Vec<f64> = calls_between(world, marker, None)
+    let ended: Vec<f64> = send_task_records(world, marker, action, logical)
         .into_iter()
-        .filter(|c| c["service"] == "states" && c["action"] == action && c["status"] == 200)
-        .filter(|c| c["caller"].as_str() == Some(name.as_str()))
+        .filter(|c| c["status"] == 200)
         .filter_map(|c| c["wall"].as_f64())
         .collect();
     assert_eq!(

@@ -19,35 +19,22 @@ pub async fn handle(clients: Clients, input: InstanceInput) -> Result<InstanceRe
         // Just launched and not yet visible (rule 19), for a bounded time.
         return Err(missing(&input));
     };
-    if let Err(e) = polls::instance_poll(
+    let failed = match polls::instance_poll(
         id,
         &status.state,
         None,
         status.instance.as_deref(),
         status.system.as_deref(),
     ) {
-        if e.name != ErrorName::InstanceFailed || status.state == "running" {
-            return Err(e);
-        }
-        // Stopped, terminated (...): say why, from the instance's state reason.
-        let instance = describe::instance(ec2, id).await?;
-        let reason = instance
-            .as_ref()
-            .and_then(|i| i.state_reason())
-            .and_then(|r| r.message());
-        let state = instance.as_ref().map(describe::state_name);
-        return Err(polls::instance_poll(
-            id,
-            state.as_deref().unwrap_or(&status.state),
-            reason,
-            None,
-            None,
-        )
-        .err()
-        .unwrap_or(e));
-    }
+        Ok(()) => None,
+        // Stopped, terminated, ...: failed, for the reason DescribeInstances gives.
+        Err(e) if e.name == ErrorName::InstanceFailed && status.state != "running" => Some(e),
+        // Not ready yet, or running with a check impaired: nothing more to read.
+        Err(e) => return Err(e),
+    };
+    // Ready (where it runs) or failed (why): described once.
     let Some(instance) = describe::instance(ec2, id).await? else {
-        return Err(missing(&input));
+        return Err(failed.unwrap_or_else(|| missing(&input)));
     };
     let state = describe::state_name(&instance);
     polls::instance_poll(
